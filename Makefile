@@ -1,0 +1,16 @@
+# Two commands for a new user: `make run` and `make test`. Both set up .venv themselves.
+.PHONY: setup run test bench notebooks clean
+
+setup:
+	bash scripts/bootstrap.sh test,viz,dist
+
+run:
+	bash scripts/bootstrap.sh dist
+	.venv/bin/cloudmarket run --scenario china-2020 --steps 22 --seed 7 \
+	    --out runs/china-2020.parquet --plot runs/china-2020.png
+
+test:
+	bash scripts/test.sh
+
+clean:
+	rm -rf runs results artifacts .pytest_cache

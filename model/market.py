@@ -1,0 +1,286 @@
+"""CloudMarket: the Mesa model that builds the world and orders a quarter.
+
+Example
+-------
+>>> from model import CloudMarket
+>>> m = CloudMarket(scenario="china-2020", n_customers=300, rng=7)
+>>> m.run_for(4)
+>>> df = m.vendor_frame()
+>>> sorted(df.step.unique().tolist())
+[0, 1, 2, 3, 4]
+>>> bool(abs(df[df.step == 4].spend_share.sum() - 1) < 1e-9)
+True
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import mesa
+import numpy as np
+import pandas as pd
+from mesa.discrete_space import Network
+
+from agents import CloudVendor, EnterpriseCustomer, make_rule
+from model import choice, industry_graph, metrics, policy
+from model.params import MODEL_PARAMS, SEGMENTS, resolve
+from model.scenarios import ANY_REGION, get_scenario, period_label
+
+CALIBRATION_SAMPLE = 20_000  # customers used for the intercept inversion at large sizes
+LARGE_QUANTILE = 0.9  # customers above this spend quantile form the "large" segment
+VENDOR_REPORTS = {
+    "vendor": "name",
+    "share": "share",
+    "spend_share": "spend_share",
+    "iaas_investment_share": "iaas_investment_share",
+    "capacity": "capacity",
+    "demand": "demand",
+    "congestion": "congestion",
+    "iaas_quality": "iaas_quality",
+    "paas_quality": "paas_quality",
+    "price": "price",
+    "revenue": "revenue",
+    "cost": "cost",
+    "investment": "investment",
+    "profit": "profit",
+    "cash": "cash",
+}
+MARKET_REPORTS = ("hhi", "cr3", "churn", "instability", "within_industry_hhi", "count_hhi")
+
+
+class CloudMarket(mesa.Model):
+    """Cloud vendors competing for enterprise customers on an industry graph.
+
+    Parameters
+    ----------
+    scenario : str
+        Starting market, "china-2020" or "global-2020" (see ``model/scenarios.py``).
+    rng : int or numpy Generator, optional
+        Seed of every random draw (graph, customers, choices, learning).
+    **params
+        Any parameter of ``model/params.py`` except ``steps``; validated there.
+    """
+
+    def __init__(self, scenario: str = "china-2020", rng: Any = None, **params: Any) -> None:
+        # Mesa's Model has a `scenario` keyword of its own: ours is a market name, kept apart.
+        self.params = resolve({"scenario": scenario, **params}, allow=MODEL_PARAMS)
+        super().__init__(rng=rng)
+        p = self.params
+        self.market = get_scenario(p["scenario"])
+        self.vendor_names = self.market.vendors
+        self.regions = self.market.regions
+        self.industry_names = industry_graph.industry_names()
+        self.n_vendors = len(self.vendor_names)
+        self._draw_customers(p["n_customers"])
+        self._build_graph()
+        self._place_customers()
+        self._assign_initial_providers()
+        self.vendors = [
+            CloudVendor(self, name, k, home, self.market.focus.get(name, ()),
+                        demand=float(self.demand[k]), headroom=p["capacity_headroom"],
+                        rule=make_rule(p["learning_rule"], recency=p["learning_recency"],
+                                       experimentation=p["learning_experimentation"],
+                                       imitation_rate=p["imitation_rate"]))
+            for k, (name, home) in enumerate(zip(self.vendor_names, self.market.home_regions, strict=True))
+        ]
+        for v in self.vendors:
+            v.iaas_investment_share = v.iaas_share
+        self._allowed_cache: dict[bool, np.ndarray] = {}
+        self.churn = 0.0
+        self._spend_shares = metrics.spend_shares(self.provider, self.spend, self.n_vendors)
+        self._record_metrics(previous_spend_shares=self._spend_shares)
+        self.datacollector = mesa.DataCollector(
+            model_reporters={"step": "steps", "period": "period", **{k: k for k in MARKET_REPORTS}},
+            agenttype_reporters={CloudVendor: VENDOR_REPORTS},
+        )
+        self.datacollector.collect(self)  # step 0: the calibrated start, before any quarter
+
+    # ------------------------------------------------------------------ build
+    def _draw_customers(self, n: int) -> None:
+        p, rng = self.params, self.rng
+        self.n_customers = n
+        self.region = rng.choice(len(self.regions), size=n, p=np.asarray(self.market.region_weights))
+        self.industry = rng.choice(industry_graph.N_INDUSTRIES, size=n, p=industry_graph.industry_weights())
+        # annual cloud spend in USD millions: lognormal, median 1
+        self.spend = rng.lognormal(mean=0.0, sigma=p["spend_sigma"], size=n)
+        m = self.market.iaas_need_mean
+        self.iaas_need = rng.beta(6.0 * m, 6.0 * (1.0 - m), size=n)
+        names = self.industry_names
+        code = {name: k for k, name in enumerate(names)}
+        info = self.industry == code["Information"]
+        self.segments: dict[str, np.ndarray] = {
+            "large": self.spend >= np.quantile(self.spend, LARGE_QUANTILE),
+            "government": self.industry == code["Government"],
+            "telecom": info & (rng.random(n) < 0.5),  # about half of "Information" is telecoms
+            "finance": self.industry == code[names[9]],  # Finance, insurance, real estate, ...
+            "critical": np.isin(self.industry, [code["Utilities"], code["Mining"],
+                                                code["Transportation and warehousing"]]),
+        }
+        assert set(SEGMENTS) <= set(self.segments)
+        self.review_phase = rng.integers(0, p["review_period"], size=n)
+        self.tenure = rng.integers(0, p["review_period"], size=n)
+        home = np.array(self.market.home_regions)
+        region_names = np.array(self.regions)[self.region]
+        home_match = (home[None, :] == region_names[:, None]) | (home[None, :] == ANY_REGION)
+        focus = np.zeros((n, self.n_vendors), dtype=bool)
+        for k, vendor in enumerate(self.vendor_names):
+            for seg in self.market.focus.get(vendor, ()):
+                focus[:, k] |= self.segments[seg]
+        self._static_utility = p["home_preference"] * home_match + p["focus_weight"] * focus
+
+    def _build_graph(self) -> None:
+        p = self.params
+        self.edges = industry_graph.sample_edges(
+            self.industry, industry_graph.io_link_weights(), p["avg_degree"], p["within_industry"], self.rng)
+        self.adjacency = industry_graph.adjacency_matrix(self.edges, self.n_customers)
+
+    def _place_customers(self) -> None:
+        graph = industry_graph.to_networkx(self.edges, self.n_customers, self.industry)
+        # layout=None: spring layout costs seconds at 1,000 nodes and minutes beyond
+        self.grid = Network(graph, layout=None, random=self.random)
+        cells = self.grid._cells  # node id -> cell; ids are the customers' row numbers
+        self.customers = [EnterpriseCustomer(self, i, cells[i]) for i in range(self.n_customers)]
+
+    def _assign_initial_providers(self) -> None:
+        """Draw providers so that spend shares match the scenario, then calibrate intercepts.
+
+        1. Intercepts that reproduce the target shares from the static utility terms;
+           draw each customer's provider from that logit; repair sampling noise.
+        2. Berry inversion again on the full utility (peer shares of this assignment,
+           switching cost from it) so that, with no policy change, the expected shares
+           after a review equal today's: the market starts at a steady state.
+        """
+        p, rng = self.params, self.rng
+        target = np.asarray(self.market.target_shares)
+        sample = self._calibration_sample()
+        w = self.spend[sample]
+        first = choice.berry_intercepts(target, w, self._static_utility[sample])
+        self.provider = choice.draw_choices(self._static_utility + first, rng)
+        self.provider = choice.rebalance(self.provider, self.spend, target)
+        realised = metrics.spend_shares(self.provider, self.spend, self.n_vendors)
+        full = self._static_utility[sample] + self._interaction_terms(sample)
+        self.intercepts = choice.berry_intercepts(realised, w, full)
+        self.demand = np.bincount(self.provider, weights=self.spend, minlength=self.n_vendors)
+
+    def _calibration_sample(self) -> np.ndarray:
+        if self.n_customers <= CALIBRATION_SAMPLE:
+            return np.arange(self.n_customers)
+        return np.sort(self.rng.choice(self.n_customers, CALIBRATION_SAMPLE, replace=False))
+
+    def _interaction_terms(self, rows: np.ndarray) -> np.ndarray:
+        """Peer influence and switching cost for customers ``rows``: they depend on providers."""
+        p = self.params
+        peers = choice.peer_shares(self.adjacency, self.provider, self.spend, self.n_vendors, rows)
+        return p["peer_weight"] * peers + choice.switching_penalty(
+            self.provider[rows], self.n_vendors, p["switching_cost"])
+
+    # ------------------------------------------------------------------ quarter
+    def step(self) -> None:
+        """One quarter: spend grows, due customers review, vendors settle and learn."""
+        p = self.params
+        quarter = self.steps  # Mesa has already advanced the counter: 1 in the first quarter
+        active = policy.policy_active(quarter, p["policy_start"])
+        self.spend *= 1.0 + p["market_growth"]
+        due = np.flatnonzero((quarter + self.review_phase) % p["review_period"] == 0)
+        switched = self._review(due, self.allowed_vendors(active)[due])
+        self.tenure += 1
+        self.tenure[switched] = 0
+        self.churn = len(switched) / self.n_customers
+        self.demand = np.bincount(self.provider, weights=self.spend, minlength=self.n_vendors)
+        self._settle_vendors(active)
+        previous = self._spend_shares
+        self._spend_shares = metrics.spend_shares(self.provider, self.spend, self.n_vendors)
+        self._record_metrics(previous_spend_shares=previous)
+        self.datacollector.collect(self)
+
+    def _review(self, due: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+        """Customers ``due`` choose a vendor; returns the rows that switched."""
+        if len(due) == 0:
+            return due
+        utility = self.utility(due)
+        chosen = choice.draw_choices(utility, self.rng, allowed)
+        moved = chosen != self.provider[due]
+        self.provider[due] = chosen  # synchronous: all chose against last quarter's peers
+        return due[moved]
+
+    def utility(self, rows: np.ndarray) -> np.ndarray:
+        """Utility (len(rows), J) of every vendor for customers ``rows`` (see model/choice.py)."""
+        p = self.params
+        v = self.vendors
+        vendor_terms = choice.vendor_quality_terms(
+            self.iaas_need[rows],
+            np.log([x.iaas_quality for x in v]), np.log([x.paas_quality for x in v]),
+            np.log([x.congestion for x in v]), np.log([x.price for x in v]),
+            p["quality_weight"], p["congestion_elasticity"], p["price_weight"])
+        return self.intercepts + vendor_terms + self._static_utility[rows] + self._interaction_terms(rows)
+
+    def allowed_vendors(self, active: bool) -> np.ndarray:
+        """Bool (customers, vendors): who may buy from whom, with policy on or off."""
+        if active not in self._allowed_cache:
+            p = self.params
+            if active:
+                self._allowed_cache[active] = policy.allowed_vendors(
+                    self.vendor_names, self.market.home_regions, self.regions, self.region,
+                    self.segments, sanctioned=p["sanctioned_vendors"], ban_regions=p["ban_regions"],
+                    ban_segments=p["ban_segments"], data_localization=p["data_localization"])
+            else:
+                self._allowed_cache[active] = np.ones((self.n_customers, self.n_vendors), dtype=bool)
+        return self._allowed_cache[active]
+
+    def _settle_vendors(self, active: bool) -> None:
+        p = self.params
+        supply, cost = policy.export_control_factors(
+            self.vendor_names, p["sanctioned_vendors"], p["export_control_severity"],
+            p["export_cost_markup"], active)
+        for v in self.vendors:
+            subsidy = p["domestic_subsidy"] if active and v.home_region == "CN" else 0.0
+            v.iaas_investment_share = v.iaas_share
+            v.settle(float(self.demand[v.index]), p, float(supply[v.index]), float(cost[v.index]), subsidy)
+        best = max(self.vendors, key=lambda v: v.margin).iaas_share
+        for v in self.vendors:
+            v.learn(best)
+
+    # ------------------------------------------------------------------ outputs
+    def _record_metrics(self, previous_spend_shares: np.ndarray) -> None:
+        counts = metrics.count_shares(self.provider, self.n_vendors)
+        spend = self._spend_shares
+        for v in self.vendors:
+            v.share, v.spend_share = float(counts[v.index]), float(spend[v.index])
+        self.hhi = metrics.hhi(spend)
+        self.count_hhi = metrics.hhi(counts)
+        self.cr3 = metrics.cr3(spend)
+        self.instability = metrics.instability(previous_spend_shares, spend)
+        self.within_industry_hhi = metrics.within_group_hhi(
+            self.provider, self.spend, self.industry, industry_graph.N_INDUSTRIES, self.n_vendors)
+
+    @property
+    def period(self) -> str:
+        """Calendar quarter of the current step (step 0 = 2020Q3)."""
+        return period_label(self.steps)
+
+    def vendor_frame(self) -> pd.DataFrame:
+        """Vendor time series: one row per step and vendor (step, period, vendor, share, ...)."""
+        df = self.datacollector.get_agenttype_vars_dataframe(CloudVendor).reset_index()
+        df["step"] = df.pop("Step").round().astype(int)
+        df = df.drop(columns="AgentID")
+        df.insert(1, "period", df.step.map(period_label))
+        return df[["step", "period", *VENDOR_REPORTS]]
+
+    def market_frame(self) -> pd.DataFrame:
+        """Market time series: one row per step (step, period, hhi, cr3, churn, ...)."""
+        df = self.datacollector.get_model_vars_dataframe().reset_index(drop=True)
+        return df.astype({"step": int})
+
+    def shares_by(self, by: str) -> pd.DataFrame:
+        """Current spend shares within each region or industry: rows groups, columns vendors.
+
+        >>> m = CloudMarket(scenario="global-2020", n_customers=400, rng=1)
+        >>> m.shares_by("region").index.tolist()
+        ['CN', 'US', 'EU', 'UK', 'ROW']
+        """
+        groups = {"region": (self.region, self.regions), "industry": (self.industry, self.industry_names)}
+        if by not in groups:
+            raise ValueError(f"by = {by!r}: must be region | industry")
+        code, names = groups[by]
+        table = metrics.group_spend_shares(self.provider, self.spend, code, len(names), self.n_vendors)
+        return pd.DataFrame(table, index=list(names), columns=list(self.vendor_names))

@@ -1,0 +1,95 @@
+"""Market metrics as pure numpy functions: shares, HHI, CR3, churn, instability.
+
+Shares are fractions summing to 1; HHI is on the 0-10,000 scale used by competition
+authorities (10,000 x the sum of squared shares).
+
+Example
+-------
+>>> import numpy as np
+>>> s = spend_shares(np.array([0, 0, 1]), np.array([1.0, 1.0, 2.0]), n_vendors=3)
+>>> s.tolist()
+[0.5, 0.5, 0.0]
+>>> hhi(s), cr3(s)
+(5000.0, 1.0)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def count_shares(provider: np.ndarray, n_vendors: int) -> np.ndarray:
+    """Share of customers on each vendor.
+
+    >>> count_shares(np.array([0, 1, 1, 1]), 3).tolist()
+    [0.25, 0.75, 0.0]
+    """
+    counts = np.bincount(provider, minlength=n_vendors).astype(float)
+    return counts / max(counts.sum(), 1.0)
+
+
+def spend_shares(provider: np.ndarray, spend: np.ndarray, n_vendors: int) -> np.ndarray:
+    """Share of total customer spend going to each vendor."""
+    totals = np.bincount(provider, weights=spend, minlength=n_vendors)
+    total = totals.sum()
+    return totals / total if total > 0 else totals
+
+
+def hhi(shares: np.ndarray) -> float:
+    """Herfindahl-Hirschman index on 0-10,000 from fractional shares.
+
+    >>> hhi(np.array([0.409, 0.162, 0.158, 0.071]))  # doctest: +ELLIPSIS
+    2236.1...
+    """
+    return float(10_000.0 * np.sum(np.square(shares)))
+
+
+def cr3(shares: np.ndarray) -> float:
+    """Combined share of the three largest vendors."""
+    return float(np.sort(shares)[::-1][:3].sum())
+
+
+def churn(previous: np.ndarray, current: np.ndarray) -> float:
+    """Fraction of customers whose provider changed.
+
+    >>> churn(np.array([0, 1, 2, 2]), np.array([0, 1, 1, 2]))
+    0.25
+    """
+    return float(np.mean(previous != current)) if len(current) else 0.0
+
+
+def instability(previous_shares: np.ndarray, shares: np.ndarray) -> float:
+    """Share instability: total share that moved between vendors, 0.5 * sum |s_t - s_{t-1}|.
+
+    >>> instability(np.array([0.5, 0.5]), np.array([0.6, 0.4]))  # doctest: +ELLIPSIS
+    0.1...
+    """
+    return float(0.5 * np.abs(np.asarray(shares) - np.asarray(previous_shares)).sum())
+
+
+def group_spend_shares(provider: np.ndarray, spend: np.ndarray, group: np.ndarray,
+                       n_groups: int, n_vendors: int) -> np.ndarray:
+    """Spend shares within each group (region, industry): array (n_groups, n_vendors).
+
+    Rows of empty groups are all zero.
+
+    >>> group_spend_shares(np.array([0, 1, 1]), np.ones(3), np.array([0, 0, 1]), 2, 2).tolist()
+    [[0.5, 0.5], [0.0, 1.0]]
+    """
+    flat = np.bincount(group * n_vendors + provider, weights=spend, minlength=n_groups * n_vendors)
+    table = flat.reshape(n_groups, n_vendors)
+    totals = table.sum(axis=1, keepdims=True)
+    return np.divide(table, totals, out=np.zeros_like(table), where=totals > 0)
+
+
+def within_group_hhi(provider: np.ndarray, spend: np.ndarray, group: np.ndarray,
+                     n_groups: int, n_vendors: int) -> float:
+    """Spend-weighted mean HHI inside groups: how concentrated each industry's choice is.
+
+    >>> within_group_hhi(np.array([0, 0, 1, 1]), np.ones(4), np.array([0, 0, 1, 1]), 2, 2)
+    10000.0
+    """
+    table = group_spend_shares(provider, spend, group, n_groups, n_vendors)
+    weight = np.bincount(group, weights=spend, minlength=n_groups)
+    per_group = 10_000.0 * np.square(table).sum(axis=1)
+    return float(np.average(per_group, weights=weight)) if weight.sum() > 0 else 0.0

@@ -1,0 +1,300 @@
+"""One schema for every model parameter: type, default, bounds, meaning.
+
+Everything that accepts parameters reads this module: ``CloudMarket(**params)``, the CLI's
+``--set``/``--params``, experiment specs, the browser sliders and ``cloudmarket params``.
+A bad value raises :class:`ParameterError`, which names the parameter, the value and what
+is allowed.
+
+Example
+-------
+>>> from model.params import resolve
+>>> p = resolve({"switching_cost": 2, "scenario": "china-2020"})
+>>> p["switching_cost"], p["peer_weight"]
+(2.0, 1.0)
+>>> resolve({"switching_cost": -1})
+Traceback (most recent call last):
+...
+model.params.ParameterError: switching_cost = -1: must be >= 0.0
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+SEGMENTS = ("government", "telecom", "finance", "critical")
+BAN_SEGMENTS = (*SEGMENTS, "all")
+LEARNING_RULES = ("roth-erev", "imitate", "fixed")
+
+
+class ParameterError(ValueError):
+    """A parameter value that the schema does not allow.
+
+    The message always names the parameter, the value given and what is allowed.
+    """
+
+    def __init__(self, name: str, value: Any, allowed: str):
+        self.name, self.value, self.allowed = name, value, allowed
+        super().__init__(f"{name} = {value!r}: {allowed}")
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter: its type, default, bounds and one line of meaning.
+
+    ``kind`` is one of "float", "int", "bool", "str", "list". ``choices`` restricts a str or
+    the items of a list; ``choices_from`` names a scenario attribute ("vendors", "regions")
+    whose values are allowed, checked once the scenario is known. ``group`` sorts
+    parameters for the CLI listing and the browser ("policy" levers become sliders).
+    """
+
+    name: str
+    kind: str
+    default: Any
+    doc: str
+    low: float | None = None
+    high: float | None = None
+    choices: tuple[str, ...] | None = None
+    choices_from: str | None = None
+    group: str = "behaviour"
+    step: float | None = None  # slider granularity for the browser
+
+    def range_text(self) -> str:
+        """Human-readable description of the allowed values."""
+        if self.kind == "bool":
+            return "true | false"
+        if self.choices:
+            inner = " | ".join(self.choices)
+            return f"list of: {inner}" if self.kind == "list" else inner
+        if self.choices_from:
+            what = "vendors except 'others'" if self.choices_from == "named_vendors" else self.choices_from
+            return f"list of the scenario's {what}"
+        lo = "-inf" if self.low is None else _fmt(self.low)
+        hi = "inf" if self.high is None else _fmt(self.high)
+        return f"[{lo}, {hi}]"
+
+    def coerce(self, value: Any) -> Any:
+        """Return ``value`` converted to this parameter's type, or raise ParameterError."""
+        name = self.name
+        if self.kind == "bool":
+            if isinstance(value, bool):
+                return value
+            if isinstance(value, str) and value.lower() in ("true", "false"):
+                return value.lower() == "true"
+            raise ParameterError(name, value, "must be true or false")
+        if self.kind in ("float", "int"):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+                    value = value.item()  # numpy scalars from samplers
+                else:
+                    raise ParameterError(name, value, f"must be a number in {self.range_text()}")
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ParameterError(name, value, f"must be a number in {self.range_text()}")
+            if not math.isfinite(value):
+                raise ParameterError(name, value, f"must be a finite number in {self.range_text()}")
+            if self.kind == "int":
+                if float(value) != int(value):
+                    raise ParameterError(name, value, f"must be a whole number in {self.range_text()}")
+                value = int(value)
+            else:
+                value = float(value)
+            if self.low is not None and value < self.low:
+                raise ParameterError(name, value, f"must be >= {_fmt(self.low)}")
+            if self.high is not None and value > self.high:
+                raise ParameterError(name, value, f"must be <= {_fmt(self.high)}")
+            return value
+        if self.kind == "str":
+            if not isinstance(value, str):
+                raise ParameterError(name, value, f"must be one of {self.range_text()}")
+            if self.choices and value not in self.choices:
+                raise ParameterError(name, value, f"must be one of {self.range_text()}")
+            return value
+        if self.kind == "list":
+            if isinstance(value, str):
+                value = [value]
+            if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+                raise ParameterError(name, value, f"must be a list of strings ({self.range_text()})")
+            if self.choices:
+                bad = [v for v in value if v not in self.choices]
+                if bad:
+                    raise ParameterError(name, value, f"unknown {bad}; allowed: {', '.join(self.choices)}")
+            return list(dict.fromkeys(value))  # drop repeats, keep order
+        raise AssertionError(f"unknown kind {self.kind}")  # pragma: no cover
+
+
+def _fmt(x: float) -> str:
+    return f"{x:g}"
+
+
+_P = Param
+SCHEMA: dict[str, Param] = {
+    p.name: p
+    for p in [
+        # --- run / market set-up ---------------------------------------------------
+        _P("scenario", "str", "china-2020", "calibrated starting market (see model/scenarios.py)",
+           choices=("china-2020", "global-2020"), group="run"),
+        _P("n_customers", "int", 2000, "number of enterprise customers (graph nodes)",
+           low=10, high=2_000_000, group="run", step=100),
+        _P("steps", "int", 22, "quarters to simulate (step 0 = 2020Q3, step k = k quarters later); CLI and specs only",
+           low=0, high=400, group="run"),
+        # --- policy levers -----------------------------------------------------------
+        _P("export_control_severity", "float", 0.0,
+           "export-control severity on sanctioned vendors: cuts IaaS capacity growth and chip supply, raises IaaS cost",
+           low=0.0, high=1.0, group="policy", step=0.05),
+        _P("sanctioned_vendors", "list", ["huawei"], "vendors hit by export controls and by bans",
+           choices_from="named_vendors", group="policy"),
+        _P("ban_regions", "list", [], "regions whose customers in ban_segments may not use sanctioned vendors",
+           choices_from="regions", group="policy"),
+        _P("ban_segments", "list", ["government", "critical"], "customer segments a ban applies to ('all' = every customer)",
+           choices=BAN_SEGMENTS, group="policy"),
+        _P("data_localization", "bool", False,
+           "Chinese data localisation: foreign vendors barred from CN government and finance customers",
+           group="policy"),
+        _P("switching_cost", "float", 3.0, "utility cost of leaving the current provider (an interoperability mandate lowers it)",
+           low=0.0, high=20.0, group="policy", step=0.1),
+        _P("peer_weight", "float", 1.0, "utility weight of the spend share of graph neighbours on a vendor",
+           low=0.0, high=20.0, group="policy", step=0.1),
+        _P("domestic_subsidy", "float", 0.0, "state subsidy to CN-home vendors, as a fraction added to their investment",
+           low=0.0, high=1.0, group="policy", step=0.05),
+        _P("policy_start", "int", 0, "policy is in force in quarters after this step (0 = from the first quarter)",
+           low=0, high=400, group="policy"),
+        # --- vendor behaviour --------------------------------------------------------
+        _P("learning_rule", "str", "roth-erev", "how vendors update their IaaS/PaaS investment split",
+           choices=LEARNING_RULES, group="vendor"),
+        _P("learning_recency", "float", 0.1, "Roth-Erev forgetting rate (weight of old propensities lost per quarter)",
+           low=0.0, high=1.0, group="vendor"),
+        _P("learning_experimentation", "float", 0.1, "Roth-Erev experimentation: share of reinforcement spilled to neighbouring splits",
+           low=0.0, high=1.0, group="vendor"),
+        _P("imitation_rate", "float", 0.25, "imitate rule: chance per quarter of copying the most profitable vendor's split",
+           low=0.0, high=1.0, group="vendor"),
+        _P("reinvestment_rate", "float", 0.3, "share of quarterly revenue reinvested in IaaS and PaaS",
+           low=0.0, high=1.0, group="vendor"),
+        _P("capex_per_capacity", "float", 0.28, "investment that buys one unit of annual-spend capacity",
+           low=0.01, high=10.0, group="vendor"),
+        _P("paas_productivity", "float", 0.078, "PaaS quality gained per unit of sqrt(PaaS investment / revenue)",
+           low=0.0, high=5.0, group="vendor"),
+        _P("iaas_productivity", "float", 0.2, "IaaS quality gained per unit of IaaS investment / revenue",
+           low=0.0, high=5.0, group="vendor"),
+        _P("depreciation", "float", 0.03, "quarterly depreciation of capacity and quality",
+           low=0.0, high=0.5, group="vendor"),
+        _P("opex_per_capacity", "float", 0.12, "quarterly operating cost per unit of capacity",
+           low=0.0, high=5.0, group="vendor"),
+        _P("export_cost_markup", "float", 1.0, "extra IaaS cost at full export-control severity (1 = cost doubles)",
+           low=0.0, high=10.0, group="vendor"),
+        _P("price_pass_through", "float", 0.5, "share of a unit-cost increase passed on to the price index",
+           low=0.0, high=1.0, group="vendor"),
+        _P("capacity_headroom", "float", 0.2, "initial spare capacity as a share of initial demand",
+           low=0.0, high=5.0, group="vendor"),
+        # --- customer behaviour ------------------------------------------------------
+        _P("review_period", "int", 8, "contract length in quarters: each customer reviews its provider once per period",
+           low=1, high=40, group="customer"),
+        _P("quality_weight", "float", 2.0, "utility weight of log quality (IaaS/PaaS mixed by the customer's needs)",
+           low=0.0, high=20.0, group="customer"),
+        _P("price_weight", "float", 2.0, "utility weight of the log price index",
+           low=0.0, high=20.0, group="customer"),
+        _P("congestion_elasticity", "float", 1.0, "how fast quality falls when demand exceeds capacity",
+           low=0.0, high=10.0, group="customer"),
+        _P("home_preference", "float", 1.0, "utility bonus for a vendor from the customer's own region",
+           low=0.0, high=10.0, group="customer"),
+        _P("focus_weight", "float", 0.5, "utility bonus from a vendor that targets the customer's segment",
+           low=0.0, high=10.0, group="customer"),
+        _P("market_growth", "float", 0.08, "quarterly growth of every customer's cloud spend",
+           low=-0.5, high=1.0, group="customer"),
+        _P("spend_sigma", "float", 1.2, "dispersion (lognormal sigma) of customer annual cloud spend",
+           low=0.0, high=3.0, group="customer"),
+        # --- industry graph ----------------------------------------------------------
+        _P("avg_degree", "float", 10.0, "mean number of graph neighbours per customer",
+           low=0.0, high=200.0, group="graph"),
+        _P("within_industry", "float", 0.7, "share of a customer's links inside its own industry (rest follow input-output flows)",
+           low=0.0, high=1.0, group="graph"),
+    ]
+}
+
+GROUPS = ("run", "policy", "vendor", "customer", "graph")
+MODEL_PARAMS = tuple(n for n in SCHEMA if n != "steps")  # what CloudMarket(**kw) accepts
+
+
+def defaults() -> dict[str, Any]:
+    """Every parameter's default, as a fresh dict (lists copied)."""
+    return {n: (list(p.default) if isinstance(p.default, list) else p.default) for n, p in SCHEMA.items()}
+
+
+def check_name(name: str) -> Param:
+    """Return the Param called ``name`` or raise a ParameterError listing the known names."""
+    try:
+        return SCHEMA[name]
+    except KeyError:
+        import difflib
+
+        near = difflib.get_close_matches(name, SCHEMA, n=3)
+        hint = f"did you mean {', '.join(near)}? " if near else ""
+        raise ParameterError(name, "(unknown parameter)", f"{hint}run `cloudmarket params` for the list") from None
+
+
+def resolve(overrides: Mapping[str, Any] | None = None, *, allow: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """Defaults updated with ``overrides``, every value type-checked and range-checked.
+
+    Scenario-dependent checks (vendor and region names) happen here too, against the
+    scenario given in ``overrides`` or the default one. ``allow`` restricts which names
+    may be given (e.g. ``MODEL_PARAMS`` for the Python API, which has no ``steps``).
+
+    >>> resolve({"ban_regions": ["UK"], "scenario": "global-2020"})["ban_regions"]
+    ['UK']
+    """
+    params = defaults()
+    for name, value in (overrides or {}).items():
+        spec = check_name(name)
+        if allow is not None and name not in allow:
+            raise ParameterError(name, value, f"not accepted here; accepted: {', '.join(allow)}")
+        params[name] = spec.coerce(value)
+    _check_scenario_names(params)
+    return params
+
+
+def _check_scenario_names(params: dict[str, Any]) -> None:
+    from model.scenarios import get_scenario  # scenarios import params: import late
+
+    scenario = get_scenario(params["scenario"])
+    for name, spec in SCHEMA.items():
+        if spec.choices_from is None:
+            continue
+        allowed = getattr(scenario, spec.choices_from)
+        bad = [v for v in params[name] if v not in allowed]
+        if bad:
+            raise ParameterError(
+                name, params[name],
+                f"unknown {spec.choices_from.split('_')[-1][:-1]} {bad} in scenario {scenario.name}; allowed: {', '.join(allowed)}",
+            )
+
+
+def parse_assignment(text: str) -> tuple[str, Any]:
+    """Parse a CLI ``NAME=VALUE`` where VALUE is a TOML value; bare words are strings.
+
+    >>> parse_assignment('ban_regions=["UK", "EU"]')
+    ('ban_regions', ['UK', 'EU'])
+    >>> parse_assignment("learning_rule=fixed")
+    ('learning_rule', 'fixed')
+    """
+    import tomllib
+
+    if "=" not in text:
+        raise ParameterError(text, text, "expected NAME=VALUE (VALUE in TOML syntax)")
+    name, raw = (s.strip() for s in text.split("=", 1))
+    check_name(name)
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw  # a bare word such as fixed or china-2020
+    return name, value
+
+
+def describe() -> list[dict[str, Any]]:
+    """Rows for `cloudmarket params`: name, group, type, default, allowed range, meaning."""
+    return [
+        {"name": p.name, "group": p.group, "type": p.kind, "default": p.default,
+         "range": p.range_text(), "doc": p.doc}
+        for p in sorted(SCHEMA.values(), key=lambda p: GROUPS.index(p.group))
+    ]
+
