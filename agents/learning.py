@@ -19,7 +19,7 @@ Example
 >>> rng = np.random.default_rng(0)
 >>> for _ in range(200):
 ...     split = rule.next_split(payoff=2.0 if rule.split == 0.8 else 0.1, best_split=0.5, rng=rng)
->>> rule.probabilities().argmax() == SPLITS.index(0.8)
+>>> int(rule.probabilities().argmax()) == SPLITS.index(0.8)
 True
 """
 

@@ -14,7 +14,7 @@ Example
 >>> resolve({"switching_cost": -1})
 Traceback (most recent call last):
 ...
-model.params.ParameterError: switching_cost = -1: must be >= 0.0
+model.params.ParameterError: switching_cost = -1: must be >= 0
 """
 
 from __future__ import annotations
@@ -85,6 +85,7 @@ class Param:
                 return value.lower() == "true"
             raise ParameterError(name, value, "must be true or false")
         if self.kind in ("float", "int"):
+            given = value
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 if hasattr(value, "item") and not isinstance(value, (str, bytes)):
                     value = value.item()  # numpy scalars from samplers
@@ -101,9 +102,9 @@ class Param:
             else:
                 value = float(value)
             if self.low is not None and value < self.low:
-                raise ParameterError(name, value, f"must be >= {_fmt(self.low)}")
+                raise ParameterError(name, given, f"must be >= {_fmt(self.low)}")
             if self.high is not None and value > self.high:
-                raise ParameterError(name, value, f"must be <= {_fmt(self.high)}")
+                raise ParameterError(name, given, f"must be <= {_fmt(self.high)}")
             return value
         if self.kind == "str":
             if not isinstance(value, str):
@@ -221,8 +222,8 @@ def defaults() -> dict[str, Any]:
     return {n: (list(p.default) if isinstance(p.default, list) else p.default) for n, p in SCHEMA.items()}
 
 
-def check_name(name: str) -> Param:
-    """Return the Param called ``name`` or raise a ParameterError listing the known names."""
+def check_name(name: str, value: Any = None) -> Param:
+    """Return the Param called ``name`` or raise a ParameterError suggesting known names."""
     try:
         return SCHEMA[name]
     except KeyError:
@@ -230,7 +231,7 @@ def check_name(name: str) -> Param:
 
         near = difflib.get_close_matches(name, SCHEMA, n=3)
         hint = f"did you mean {', '.join(near)}? " if near else ""
-        raise ParameterError(name, "(unknown parameter)", f"{hint}run `cloudmarket params` for the list") from None
+        raise ParameterError(name, value, f"unknown parameter; {hint}run `cloudmarket params` for the list") from None
 
 
 def resolve(overrides: Mapping[str, Any] | None = None, *, allow: tuple[str, ...] | None = None) -> dict[str, Any]:
@@ -245,7 +246,7 @@ def resolve(overrides: Mapping[str, Any] | None = None, *, allow: tuple[str, ...
     """
     params = defaults()
     for name, value in (overrides or {}).items():
-        spec = check_name(name)
+        spec = check_name(name, value)
         if allow is not None and name not in allow:
             raise ParameterError(name, value, f"not accepted here; accepted: {', '.join(allow)}")
         params[name] = spec.coerce(value)
@@ -282,11 +283,11 @@ def parse_assignment(text: str) -> tuple[str, Any]:
     if "=" not in text:
         raise ParameterError(text, text, "expected NAME=VALUE (VALUE in TOML syntax)")
     name, raw = (s.strip() for s in text.split("=", 1))
-    check_name(name)
     try:
         value = tomllib.loads(f"v = {raw}")["v"]
     except tomllib.TOMLDecodeError:
         value = raw  # a bare word such as fixed or china-2020
+    check_name(name, value)
     return name, value
 
 

@@ -11,8 +11,8 @@ Example
 ('alibaba', 'huawei', 'tencent', 'baidu', 'aws', 'others')
 >>> round(sum(s.target_shares), 6)
 1.0
->>> period_label(22)
-'2025Q4'
+>>> period_label(21), period_label(22)
+('2025Q4', '2026Q1')
 """
 
 from __future__ import annotations

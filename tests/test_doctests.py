@@ -1,0 +1,20 @@
+"""The examples in docstrings run and give what they show."""
+
+import doctest
+import importlib
+import pkgutil
+
+import pytest
+
+import agents
+import model
+
+MODULES = sorted(
+    f"{pkg.__name__}.{m.name}" for pkg in (agents, model) for m in pkgutil.iter_modules(pkg.__path__)
+)
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_docstring_examples(name):
+    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0

@@ -1,0 +1,60 @@
+"""Same seed and parameters give identical outputs; the graph is part of the seed."""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from model import CloudMarket
+from model.run import simulate
+
+PARAMS = {"n_customers": 400, "export_control_severity": 0.4, "data_localization": True}
+
+
+def test_same_seed_same_outputs():
+    a = simulate(PARAMS, seed=11, steps=8)
+    b = simulate(PARAMS, seed=11, steps=8)
+    pd.testing.assert_frame_equal(a.vendors, b.vendors)
+    pd.testing.assert_frame_equal(a.market, b.market)
+
+
+def test_different_seeds_differ():
+    a = simulate(PARAMS, seed=11, steps=8)
+    b = simulate(PARAMS, seed=12, steps=8)
+    assert not a.vendors.spend_share.equals(b.vendors.spend_share)
+
+
+def test_graph_and_customers_reproduced_by_seed():
+    m1, m2, m3 = (CloudMarket(n_customers=300, rng=s) for s in (5, 5, 6))
+    assert np.array_equal(m1.edges, m2.edges)
+    assert sorted(m1.grid.G.edges) == sorted(m2.grid.G.edges)
+    assert np.array_equal(m1.spend, m2.spend) and np.array_equal(m1.provider, m2.provider)
+    assert not np.array_equal(m1.edges, m3.edges)
+
+
+def test_graph_uses_industries_and_integer_nodes():
+    m = CloudMarket(n_customers=2000, rng=1)
+    g = m.grid.G
+    assert sorted(g.nodes) == list(range(2000))
+    same = m.industry[m.edges[:, 0]] == m.industry[m.edges[:, 1]]
+    assert 0.6 < same.mean() < 0.8  # within_industry = 0.7 by default
+    degree = 2 * len(m.edges) / m.n_customers
+    assert 8 < degree < 11  # avg_degree = 10, minus a few repeats
+
+
+def test_customers_are_fixed_agents_on_network_cells():
+    m = CloudMarket(n_customers=50, rng=3)
+    c = m.customers[7]
+    assert c.cell is m.grid._cells[7] and c in c.cell.agents
+    assert c.provider == m.vendor_names[m.provider[7]]
+    assert len(m.agents) == 50 + len(m.vendors)
+
+
+def test_no_deprecated_mesa_api():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        warnings.simplefilter("error", FutureWarning)
+        m = CloudMarket(n_customers=200, rng=1)
+        m.run_for(3)
+        m.datacollector.get_model_vars_dataframe()
+        m.vendor_frame()
