@@ -12,5 +12,10 @@ run:
 test:
 	bash scripts/test.sh
 
+# Run the analysis notebooks at their full settings; HTML copies with figures in notebooks/out/.
+notebooks:
+	bash scripts/bootstrap.sh test,viz,dist
+	.venv/bin/python tests/test_notebooks.py --html notebooks/out
+
 clean:
 	rm -rf runs results artifacts .pytest_cache
