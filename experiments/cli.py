@@ -1,4 +1,4 @@
-"""The `cloudmarket` command: run one market, list parameters, serve the browser page.
+"""The `cloudmarket` command: run one market or a batch, list parameters, serve the browser page.
 
 Every subcommand validates its input before writing anything; a bad value prints
 ``error: NAME = VALUE: what is allowed`` and exits with status 2.
@@ -8,6 +8,8 @@ Example
     cloudmarket params
     cloudmarket run --scenario china-2020 --steps 22 --seed 7 \\
         --set export_control_severity=0.6 --out runs/one.parquet --plot runs/one.png
+    cloudmarket sweep experiments/specs/quick.toml --out results/quick
+    cloudmarket summary results/quick
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from typing import Any
 from model.params import SCHEMA, ParameterError, describe, parse_assignment, resolve
 
 EXIT_USAGE = 2
+EXIT_FAILED_RUNS = 1
+BACKEND_NAMES = ("serial", "local", "dask")
 
 
 class UsageError(Exception):
@@ -59,14 +63,48 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _add_experiment_commands(sub) -> None:
-    """Hook for the experiment subcommands (sweep, status, summary, ...)."""
+    """The experiment subcommands: sweep, status, summary, compare, sensitivity."""
+    sweep = sub.add_parser("sweep", help="run an experiment spec (TOML) into a Parquet store; resumes and extends")
+    sweep.add_argument("spec", metavar="SPEC.toml", help="experiment spec (see experiments/specs/)")
+    sweep.add_argument("--out", required=True, metavar="DIR", help="store directory (created; re-use it to resume)")
+    sweep.add_argument("--backend", choices=BACKEND_NAMES, help="serial | local (process pool, default) | dask")
+    sweep.add_argument("--workers", metavar="N", help="worker processes (default: all cores)")
+    sweep.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="Dask scheduler address (implies --backend dask)")
+    sweep.add_argument("--quiet", action="store_true", help="no progress bar")
+    sweep.set_defaults(handler=cmd_sweep)
+
+    status = sub.add_parser("status", help="runs done / failed / pending in a store")
+    status.add_argument("dir", metavar="DIR")
+    status.set_defaults(handler=cmd_status)
+
+    summary = sub.add_parser("summary", help="per design point: mean final shares with 95%% CI")
+    summary.add_argument("dir", metavar="DIR")
+    summary.add_argument("--column", default="spend_share", help="vendor column to summarise (default spend_share)")
+    summary.set_defaults(handler=cmd_summary)
+
+    compare = sub.add_parser("compare", help="paired differences vs a baseline value, bootstrap 95%% CI")
+    compare.add_argument("dir", metavar="DIR")
+    compare.add_argument("--metric", required=True, help="COLUMN:VENDOR (share:huawei) or a market column (hhi)")
+    compare.add_argument("--by", required=True, help="swept parameter whose values are compared")
+    compare.add_argument("--baseline", help="value of --by to compare against (default: its first value)")
+    compare.set_defaults(handler=cmd_compare)
+
+    sensitivity = sub.add_parser("sensitivity", help="Sobol' indices (first, total) with 95%% CI")
+    sensitivity.add_argument("dir", metavar="DIR")
+    sensitivity.add_argument("--metric", default="spend_share:huawei",
+                             help="COLUMN:VENDOR or a market column (default spend_share:huawei)")
+    sensitivity.set_defaults(handler=cmd_sensitivity)
 
 
 def main(argv: list[str] | None = None) -> int:
+    from experiments.analysis import AnalysisError
+    from experiments.spec import SpecError
+    from experiments.store import StoreError
+
     args = _parser().parse_args(argv)
     try:
         return int(args.handler(args) or 0)
-    except (ParameterError, UsageError) as err:
+    except (ParameterError, UsageError, SpecError, StoreError, AnalysisError) as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USAGE
 
@@ -187,6 +225,141 @@ def summary_table(vendors, market, params: dict[str, Any], seed: int) -> str:
     lines.append(f"HHI {m0.hhi:,.0f} -> {m1.hhi:,.0f}; CR3 {100 * m0.cr3:.1f}% -> {100 * m1.cr3:.1f}%; "
                  f"churn per quarter: mean {100 * mean_churn:.2f}%, last {100 * m1.churn:.2f}%")
     return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------- experiments
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """Validate the spec, then run what is missing; exit 1 if any run failed."""
+    from experiments.runner import sweep
+    from experiments.spec import load_spec
+
+    backend = args.backend or ("dask" if args.scheduler else "local")
+    if args.scheduler and backend != "dask":
+        raise UsageError(f"--scheduler = {args.scheduler!r}: only used with --backend dask (got {backend})")
+    if args.scheduler and not args.scheduler.startswith(("tcp://", "tls://", "inproc://", "ucx://")):
+        raise UsageError(f"--scheduler = {args.scheduler!r}: must be an address like tcp://127.0.0.1:8786")
+    workers = None
+    if args.workers is not None:
+        try:
+            workers = int(args.workers)
+        except ValueError:
+            workers = 0
+        if workers < 1:
+            raise UsageError(f"--workers = {args.workers!r}: must be a whole number >= 1")
+    spec = load_spec(args.spec)
+    try:
+        report = sweep(spec, args.out, backend=backend, workers=workers, scheduler=args.scheduler, quiet=args.quiet)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: finished runs are stored; run the same command again to resume", file=sys.stderr)
+        return 130
+    pending = report.total - report.done - report.failed
+    print(f"{spec.name}: {report.total} runs: {report.done} done, {report.failed} failed, {pending} pending "
+          f"(this sweep ran {report.ran} in {report.wall_s:.1f} s) -> {args.out}")
+    for run, error in report.failures[:10]:
+        print(f"  failed {run}: {error}")
+    if len(report.failures) > 10:
+        print(f"  ... and {len(report.failures) - 10} more (tracebacks in runs.parquet, column error)")
+    if report.failed:
+        print(f"{report.failed} runs failed; fix the cause and run the same command again to retry them",
+              file=sys.stderr)
+        return EXIT_FAILED_RUNS
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from experiments.analysis import load_results
+
+    results = load_results(args.dir)
+    design = results.manifest["design"]
+    counts = results.runs.status.value_counts()
+    total, done, failed = design["runs"], int(counts.get("done", 0)), int(counts.get("failed", 0))
+    print(f"{results.manifest['name']}: {design['design']} design, {design['points']} points x "
+          f"{design['replications']} replications = {total} runs")
+    print(f"done {done}  failed {failed}  pending {max(total - done - failed, 0)}")
+    last = (results.manifest.get("sweeps") or [{}])[-1]
+    if last.get("started_at"):
+        state = f"finished {last['finished_at']}" if last.get("finished_at") else "did not finish (killed or running)"
+        print(f"last sweep: {last.get('backend')} backend, started {last['started_at']}, {state}")
+    return 0
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    from experiments.analysis import load_results, summarise
+
+    results = load_results(args.dir)
+    table = summarise(results, column=args.column)
+    print(format_summary(table, results.swept, args.column))
+    n_failed = int((results.runs.status == "failed").sum())
+    if n_failed:
+        print(f"({n_failed} failed runs left out; see `cloudmarket status {args.dir}`)")
+    return 0
+
+
+def format_summary(table, swept: list[str], column: str) -> str:
+    """Text table: one line per design point, one "mean [low, high]" cell per vendor."""
+    if table.empty:
+        return "no finished runs yet"
+    percent = column in ("share", "spend_share", "iaas_investment_share")
+    scale = 100.0 if percent else 1.0
+    vendors = list(dict.fromkeys(table.vendor))
+    lines = [f"final {column}{' (%)' if percent else ''}: mean [95% CI] over replications"]
+    head = [*swept, "runs", *vendors]
+    rows = []
+    for _, point in table.groupby("point", sort=True):
+        first = point.iloc[0]
+        cells = [_fmt_value(first[k]) for k in swept] + [str(int(first.runs))]
+        by_vendor = point.set_index("vendor")
+        for v in vendors:
+            r = by_vendor.loc[v]
+            cells.append(f"{scale * r['mean']:.1f} [{scale * r.ci_low:.1f}, {scale * r.ci_high:.1f}]"
+                         if r.ci_low == r.ci_low else f"{scale * r['mean']:.1f}")
+        rows.append(cells)
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
+    lines.append("  ".join(h.rjust(w) for h, w in zip(head, widths, strict=True)))
+    lines += ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    return "\n".join(lines)
+
+
+def _fmt_value(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from experiments.analysis import load_results, paired_differences, parse_metric
+
+    metric = parse_metric(args.metric)
+    results = load_results(args.dir)
+    baseline = None
+    if args.baseline is not None:
+        if args.by not in SCHEMA:
+            raise UsageError(f"--by = {args.by!r}: not a parameter")
+        baseline = SCHEMA[args.by].coerce(parse_assignment(f"{args.by}={args.baseline}")[1])
+    table = paired_differences(results, metric, args.by, baseline=baseline)
+    scale = 100.0 if metric.column in ("share", "spend_share", "iaas_investment_share") else 1.0
+    unit = " (percentage points)" if scale == 100.0 else ""
+    base = table.baseline.iloc[0]
+    print(f"{metric} at the final step: paired difference vs {args.by} = {_fmt_value(base)}{unit}, "
+          f"bootstrap 95% CI; pairs share replication seed and other swept parameters")
+    print(f"{args.by:>24} {'pairs':>6} {'mean':>10} {'baseline':>10} {'difference':>11} {'95% CI':>22}")
+    for _, r in table.iterrows():
+        print(f"{_fmt_value(r[args.by]):>24} {int(r.pairs):>6} {scale * r['mean']:>10.3f} "
+              f"{scale * r.mean_baseline:>10.3f} {scale * r.difference:>+11.3f} "
+              f"{'[' + format(scale * r.ci_low, '+.3f') + ', ' + format(scale * r.ci_high, '+.3f') + ']':>22}")
+    return 0
+
+
+def cmd_sensitivity(args: argparse.Namespace) -> int:
+    from experiments.analysis import load_results, parse_metric, sobol_indices
+
+    metric = parse_metric(args.metric)
+    results = load_results(args.dir)
+    table = sobol_indices(results, metric)
+    print(f"Sobol' indices of {metric} at the final step (mean over replications), 95% CI")
+    print(f"{'parameter':>26} {'first (S1)':>10} {'95% CI':>18} {'total (ST)':>10} {'95% CI':>18}")
+    for _, r in table.iterrows():
+        print(f"{r.parameter:>26} {r.S1:>10.3f} {f'[{r.S1_ci_low:.3f}, {r.S1_ci_high:.3f}]':>18} "
+              f"{r.ST:>10.3f} {f'[{r.ST_ci_low:.3f}, {r.ST_ci_high:.3f}]':>18}")
+    return 0
 
 
 def cmd_viz(args: argparse.Namespace) -> int:

@@ -1,0 +1,298 @@
+"""Read an experiment store and answer the questions a batch is run for.
+
+``load_results(DIR)`` gives the run, market and vendor tables as DataFrames and runs SQL
+over them through DuckDB (views ``runs``, ``market``, ``vendors``; the last two hold only
+runs recorded as done). On top of that: a summary per design point (mean final shares
+with 95% confidence intervals), paired differences against a baseline with bootstrap
+confidence intervals (common random numbers make the pairs), and Sobol' indices.
+
+A metric names one number per run, taken at the run's final step: ``COLUMN:VENDOR`` for a
+vendor column (``share:huawei``, ``spend_share:alibaba``, ``profit:tencent``) or
+``COLUMN`` for a market column (``hhi``, ``cr3``, ``churn``).
+
+Example
+-------
+    from experiments import load_results
+    r = load_results("results/quick")
+    r.runs.head()
+    r.sql("SELECT vendor, avg(spend_share) FROM vendors WHERE step = 22 GROUP BY vendor")
+    summarise(r)                                   # one row per design point x vendor
+    paired_differences(r, "share:huawei", by="export_control_severity")
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from experiments.store import MANIFEST, RUNS, Store, StoreError
+
+MARKET_COLUMNS = ("hhi", "cr3", "churn", "instability", "within_industry_hhi", "count_hhi")
+VENDOR_COLUMNS = ("share", "spend_share", "iaas_investment_share", "capacity", "demand", "congestion",
+                  "iaas_quality", "paas_quality", "price", "revenue", "cost", "investment", "profit", "cash")
+
+
+class AnalysisError(ValueError):
+    """A question the store cannot answer (unknown metric, no pairs, design mismatch)."""
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One number per run at its final step: a market column, or a vendor's column."""
+
+    column: str
+    vendor: str | None = None
+
+    @property
+    def table(self) -> str:
+        return "market" if self.vendor is None else "vendors"
+
+    def __str__(self) -> str:
+        return self.column if self.vendor is None else f"{self.column}:{self.vendor}"
+
+
+def parse_metric(text: str) -> Metric:
+    """Parse ``COLUMN:VENDOR`` or ``COLUMN``.
+
+    >>> parse_metric("share:huawei"), parse_metric("hhi")
+    (Metric(column='share', vendor='huawei'), Metric(column='hhi', vendor=None))
+    """
+    column, _, vendor = text.partition(":")
+    if vendor:
+        if column not in VENDOR_COLUMNS:
+            raise AnalysisError(f"--metric = {text!r}: vendor column must be one of {', '.join(VENDOR_COLUMNS)}")
+        return Metric(column, vendor)
+    if column not in MARKET_COLUMNS:
+        raise AnalysisError(f"--metric = {text!r}: give a market column ({', '.join(MARKET_COLUMNS)}) "
+                            f"or VENDOR_COLUMN:VENDOR, e.g. share:huawei")
+    return Metric(column)
+
+
+class Results:
+    """The tables of one store. DataFrames load on first use; ``sql`` reads the files directly."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        self.manifest = Store(self.root).read_manifest()
+
+    @property
+    def swept(self) -> list[str]:
+        """Names of the swept parameters."""
+        return list(self.manifest["design"]["swept"])
+
+    @cached_property
+    def _db(self):
+        import duckdb
+
+        con = duckdb.connect()
+        runs = _quote(self.root / RUNS)
+        if (self.root / RUNS).exists():
+            con.execute(f"CREATE VIEW runs AS SELECT * FROM read_parquet({runs})")
+        else:
+            con.execute("CREATE VIEW runs AS SELECT NULL::VARCHAR AS run_id, NULL::VARCHAR AS status WHERE false")
+        for table in ("market", "vendors"):
+            files = sorted((self.root / table).glob("*.parquet"))
+            if files:
+                # Only runs the run table records as done: a part file left by a kill
+                # before its run was committed is not a result.
+                con.execute(f"CREATE VIEW {table} AS SELECT * FROM read_parquet({_quote(self.root / table / '*.parquet')}) "
+                            f"WHERE run_id IN (SELECT run_id FROM runs WHERE status = 'done')")
+            else:
+                con.execute(f"CREATE VIEW {table} AS SELECT NULL::VARCHAR AS run_id, NULL::BIGINT AS step WHERE false")
+        return con
+
+    def sql(self, query: str) -> pd.DataFrame:
+        """Run a DuckDB query over the views ``runs``, ``market`` and ``vendors``."""
+        return self._db.execute(query).df()
+
+    @cached_property
+    def runs(self) -> pd.DataFrame:
+        """One row per run: run_id, swept parameters, point, replication, seed, status, error, wall_s."""
+        return Store(self.root).read_runs()
+
+    @cached_property
+    def market(self) -> pd.DataFrame:
+        """Market rows of the done runs: run_id, step, period, hhi, cr3, churn, ..."""
+        return self.sql("SELECT * FROM market ORDER BY run_id, step")
+
+    @cached_property
+    def vendors(self) -> pd.DataFrame:
+        """Vendor rows of the done runs: run_id, step, period, vendor, share, spend_share, ..."""
+        return self.sql("SELECT * FROM vendors ORDER BY run_id, step, vendor")
+
+    def final(self, metric: Metric | str) -> pd.DataFrame:
+        """One row per done run: run_id, swept parameters, point, replication, value at the last step."""
+        metric = parse_metric(metric) if isinstance(metric, str) else metric
+        where = "" if metric.vendor is None else f"AND t.vendor = {_quote(metric.vendor)}"
+        values = self.sql(
+            f"SELECT t.run_id, t.{metric.column} AS value FROM {metric.table} t "
+            f"JOIN (SELECT run_id, max(step) AS last FROM {metric.table} GROUP BY run_id) l "
+            f"ON t.run_id = l.run_id AND t.step = l.last {where}")
+        done = self.runs[self.runs.status == "done"]
+        if metric.vendor is not None and len(done) and values.empty:
+            known = self.sql("SELECT DISTINCT vendor FROM vendors ORDER BY vendor").vendor.tolist()
+            raise AnalysisError(f"--metric = {str(metric)!r}: no vendor {metric.vendor!r}; vendors: {', '.join(known)}")
+        return done.merge(values, on="run_id", how="inner")
+
+
+def load_results(root: str | Path) -> Results:
+    """Open the experiment store at ``root`` (a directory written by ``cloudmarket sweep``).
+
+    Returns a :class:`Results` with ``.runs``, ``.market``, ``.vendors`` (DataFrames),
+    ``.manifest`` (dict), ``.swept`` and ``.sql(query)`` (DuckDB; views runs, market, vendors).
+    """
+    root = Path(root)
+    if not (root / MANIFEST).is_file():
+        raise StoreError(f"{root}: no {MANIFEST}; not an experiment store")
+    return Results(root)
+
+
+# ---------------------------------------------------------------------- statistics
+def mean_ci(values: np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
+    """Mean and Student-t confidence interval; NaN bounds when fewer than two values.
+
+    >>> [round(x, 3) for x in mean_ci(np.array([1.0, 2.0, 3.0]))]
+    [2.0, -0.484, 4.484]
+    """
+    from scipy import stats
+
+    values = np.asarray(values, dtype=float)
+    mean = float(values.mean()) if len(values) else float("nan")
+    if len(values) < 2:
+        return mean, float("nan"), float("nan")
+    half = stats.t.ppf(0.5 + level / 2, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
+    return mean, mean - half, mean + half
+
+
+def bootstrap_ci(values: np.ndarray, n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap confidence interval of the mean (seeded, so reproducible)."""
+    values = np.asarray(values, dtype=float)
+    if len(values) < 2:
+        return float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    means = values[rng.integers(0, len(values), size=(n_boot, len(values)))].mean(axis=1)
+    low, high = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
+    return float(low), float(high)
+
+
+def _hashable(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """Copy with list-valued parameter columns turned into text, so they can be grouped."""
+    frame = frame.copy()
+    for c in columns:
+        if frame[c].map(lambda v: isinstance(v, (list, tuple, np.ndarray))).any():
+            frame[c] = frame[c].map(lambda v: ",".join(map(str, v)) if len(v) else "(none)")
+    return frame
+
+
+def summarise(results: Results, column: str = "spend_share", level: float = 0.95) -> pd.DataFrame:
+    """Per design point and vendor: runs, mean final ``column`` and its confidence interval."""
+    if column not in VENDOR_COLUMNS:
+        raise AnalysisError(f"--column = {column!r}: must be one of {', '.join(VENDOR_COLUMNS)}")
+    finals = results.sql(
+        f"SELECT v.run_id, v.vendor, v.{column} AS value FROM vendors v "
+        f"JOIN (SELECT run_id, max(step) AS last FROM vendors GROUP BY run_id) l "
+        f"ON v.run_id = l.run_id AND v.step = l.last")
+    keys = results.swept
+    runs = _hashable(results.runs[results.runs.status == "done"], keys)
+    table = runs[["run_id", "point", *keys]].merge(finals, on="run_id")
+    rows = []
+    for (point, vendor), group in table.groupby(["point", "vendor"], sort=False):
+        mean, low, high = mean_ci(group.value.to_numpy(), level)
+        rows.append({"point": point, **group.iloc[0][keys].to_dict(), "vendor": vendor, "runs": len(group),
+                     "mean": mean, "ci_low": low, "ci_high": high})
+    out = pd.DataFrame(rows, columns=["point", *keys, "vendor", "runs", "mean", "ci_low", "ci_high"])
+    order = {v: i for i, v in enumerate(dict.fromkeys(table.vendor))}
+    return out.sort_values(["point", "vendor"], key=lambda s: s.map(order) if s.name == "vendor" else s,
+                           ignore_index=True)
+
+
+def paired_differences(results: Results, metric: str | Metric, by: str, baseline: Any = None,
+                       n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
+    """Paired differences of ``metric`` between each value of ``by`` and the baseline value.
+
+    Runs are paired when they share the replication (hence the seed, by common random
+    numbers) and every other swept parameter. Each row gives the level, the mean metric
+    at the level and at the baseline over the pairs, the mean difference and its
+    percentile-bootstrap 95% CI, and the number of pairs. The baseline defaults to the
+    first value of ``by`` in the spec (for a grid) or the smallest value.
+    """
+    if by not in results.swept:
+        raise AnalysisError(f"--by = {by!r}: not a swept parameter; swept: {', '.join(results.swept) or '(none)'}")
+    finals = _hashable(results.final(metric), results.swept)
+    levels = _levels(results, by, finals)
+    if baseline is None:
+        baseline = levels[0]
+    elif baseline not in levels:
+        raise AnalysisError(f"--baseline = {baseline!r}: not a value of {by}; values: {', '.join(map(str, levels))}")
+    others = [c for c in results.swept if c != by]
+    base = finals[finals[by] == baseline][["replication", *others, "value"]]
+    rows = []
+    for level in levels:
+        if level == baseline:
+            continue
+        arm = finals[finals[by] == level][["replication", *others, "value"]]
+        pairs = arm.merge(base, on=["replication", *others], suffixes=("", "_base"))
+        diff = (pairs.value - pairs.value_base).to_numpy()
+        low, high = bootstrap_ci(diff, n_boot=n_boot, seed=seed)
+        rows.append({by: level, "baseline": baseline, "pairs": len(pairs),
+                     "mean": pairs.value.mean(), "mean_baseline": pairs.value_base.mean(),
+                     "difference": diff.mean() if len(diff) else float("nan"), "ci_low": low, "ci_high": high})
+    if not rows or all(r["pairs"] == 0 for r in rows):
+        raise AnalysisError(f"no paired runs for --by {by}: compare needs runs that differ only in {by} "
+                            "(a grid design with done runs at the baseline and other values)")
+    return pd.DataFrame(rows)
+
+
+def _levels(results: Results, by: str, finals: pd.DataFrame) -> list[Any]:
+    spec = results.manifest["spec"]["canonical"]
+    if by in spec.get("values", {}):
+        from model.params import SCHEMA
+
+        given = spec["values"][by]
+        if SCHEMA[by].kind == "list":
+            given = [",".join(map(str, v)) if v else "(none)" for v in given]
+        return list(given)
+    return sorted(finals[by].unique().tolist())
+
+
+def sobol_indices(results: Results, metric: str | Metric, seed: int = 0) -> pd.DataFrame:
+    """First-order and total Sobol' indices of ``metric`` with 95% CIs (SALib).
+
+    The metric is averaged over replications at each design point (common random numbers
+    keep the noise the same across points), then analysed in the design's row order.
+    """
+    from SALib.analyze import sobol
+
+    from experiments.runner import plan
+    from experiments.sampling import sobol_problem
+    from experiments.spec import Spec
+
+    spec = Spec.from_dict(results.manifest["spec"]["canonical"])
+    if spec.design != "sobol":
+        raise AnalysisError(f"{results.root}: design is {spec.design!r}; sensitivity needs design = \"sobol\"")
+    tasks = plan(spec, unique=False)  # every design row, even ones that share a run
+    finals = results.final(metric).set_index("run_id").value
+    missing = [t.run_id for t in tasks if t.run_id not in finals.index]
+    if missing:
+        raise AnalysisError(f"{results.root}: {len(missing)} of {len(tasks)} runs are not done; "
+                            "re-run the sweep to finish them")
+    per_point = pd.DataFrame({"point": [t.point for t in tasks],
+                              "value": [finals[t.run_id] for t in tasks]}).groupby("point").value.mean()
+    y = per_point.reindex(range(int(results.manifest["design"]["points"]))).to_numpy()
+    problem = sobol_problem(spec.ranges)
+    indices = sobol.analyze(problem, y, calc_second_order=False, conf_level=0.95, seed=seed)
+    return pd.DataFrame({"parameter": problem["names"],
+                         "S1": indices["S1"], "S1_ci_low": indices["S1"] - indices["S1_conf"],
+                         "S1_ci_high": indices["S1"] + indices["S1_conf"],
+                         "ST": indices["ST"], "ST_ci_low": indices["ST"] - indices["ST_conf"],
+                         "ST_ci_high": indices["ST"] + indices["ST_conf"]})
+
+
+def _quote(value: Any) -> str:
+    """A SQL string literal."""
+    return "'" + str(value).replace("'", "''") + "'"

@@ -1,0 +1,375 @@
+"""Run an experiment: plan its runs, execute them on a backend, stream results to a store.
+
+The plan is the design points x replications of a spec. Each run is identified by a hash
+of its full parameters and seed, so re-running a spec into the same store runs only what
+is missing or failed, and a spec with more replications or samples extends the store.
+Backends are swappable and give identical tables: ``serial`` (this process), ``local``
+(a process pool, the default) and ``dask`` (a distributed cluster, via ``--scheduler``).
+
+The driver keeps at most a few runs in flight and writes each run's tables as soon as it
+finishes, so its memory does not grow with the number of runs.
+
+Example
+-------
+>>> from experiments.spec import parse_spec
+>>> spec = parse_spec('[experiment]\\nreplications = 2\\n[parameters]\\nn_customers = 100\\n'
+...                   'steps = 2\\n[sweep]\\n[sweep.values]\\nswitching_cost = [0.5, 1.5]')
+>>> tasks = plan(spec)
+>>> len(tasks), tasks[0].seed == tasks[1].seed   # replication 0 at both design points
+(4, True)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import os
+import platform
+import subprocess
+import sys
+import time
+import traceback
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from experiments.sampling import design_points, replication_seed
+from experiments.spec import MISSING, Spec, SpecError, canonical_json, origin_of
+from experiments.store import Store, StoreError
+
+BACKENDS = ("serial", "local", "dask")
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class SpecChangedError(SpecError):
+    """The spec differs from the one a store was made with in more than its size."""
+
+
+@dataclass(frozen=True)
+class RunTask:
+    """One run to do: full parameters, seed, and where it sits in the design."""
+
+    run_id: str
+    point: int
+    replication: int
+    seed: int
+    params: dict[str, Any]  # every parameter, resolved (steps included)
+    swept: dict[str, Any]  # the swept subset, for the run table
+    collect: str | int
+
+
+@dataclass
+class RunResult:
+    """What a worker sends back: status, traceback if failed, wall time and the tables."""
+
+    run_id: str
+    status: str
+    error: str | None
+    wall_s: float
+    vendors: pd.DataFrame | None = None
+    market: pd.DataFrame | None = None
+
+
+@dataclass
+class SweepReport:
+    """Counts after a sweep: runs planned, done, failed, and what this invocation ran."""
+
+    total: int
+    done: int
+    failed: int
+    ran: int
+    wall_s: float
+    failures: list[tuple[str, str]] = field(default_factory=list)  # (run_id, last error line)
+
+
+def run_id(params: dict[str, Any], seed: int) -> str:
+    """The identity of a run: 16 hex digits of SHA-256 over its parameters and seed.
+
+    >>> run_id({"a": 1.0}, 3) == run_id({"a": 1.0}, 3) != run_id({"a": 1.0}, 4)
+    True
+    """
+    return hashlib.sha256(canonical_json({"params": params, "seed": seed}).encode()).hexdigest()[:16]
+
+
+def plan(spec: Spec, lhs_blocks: list[int] | None = None, unique: bool = True) -> list[RunTask]:
+    """Every run of ``spec``: replication-major, so early results cover every design point.
+
+    Parameters are resolved through model.params here, so a value that is only invalid in
+    combination (e.g. a vendor missing from a swept scenario) is reported with its key
+    path before anything runs. Identical runs (same parameters and seed, e.g. two sampled
+    points that round to the same whole numbers) appear once unless ``unique`` is False.
+    """
+    from model.params import ParameterError, resolve
+
+    points = design_points(spec, lhs_blocks)
+    resolved = []
+    for point in points:
+        try:
+            resolved.append(resolve({**spec.fixed, **point}))
+        except ParameterError as err:
+            raise SpecError(spec.source, origin_of(spec, err.name), err.value, err.allowed) from None
+    tasks, seen = [], set()
+    for r in range(spec.replications):
+        seed = replication_seed(spec.seed, r)
+        for index, (point, params) in enumerate(zip(points, resolved, strict=True)):
+            rid = run_id(params, seed)
+            if rid not in seen or not unique:
+                seen.add(rid)
+                tasks.append(RunTask(rid, index, r, seed, params, point, spec.collect))
+    return tasks
+
+
+def execute(task: RunTask) -> RunResult:
+    """Run one task; an exception becomes a failed result carrying its traceback."""
+    from model.run import simulate
+
+    start = time.perf_counter()
+    try:
+        out = simulate(task.params, seed=task.seed, collect=task.collect)
+    except Exception:  # noqa: BLE001 - any failure of a run is data, not a crash of the batch
+        return RunResult(task.run_id, "failed", traceback.format_exc(), time.perf_counter() - start)
+    return RunResult(task.run_id, "done", None, time.perf_counter() - start, out.vendors, out.market)
+
+
+# ---------------------------------------------------------------------- backends
+def _serial(tasks: Iterable[RunTask], workers: int, scheduler: str | None) -> Iterator[list[tuple[RunTask, RunResult]]]:
+    for task in tasks:
+        yield [(task, execute(task))]
+
+
+def _local(tasks: Iterable[RunTask], workers: int, scheduler: str | None) -> Iterator[list[tuple[RunTask, RunResult]]]:
+    """A process pool; forkserver, because forking a driver with threads can deadlock."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["experiments.runner", "model.run"])
+    pending = iter(tasks)
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+    try:
+        in_flight: dict[Any, RunTask] = {}
+        while True:
+            while len(in_flight) < 2 * workers:
+                task = next(pending, None)
+                if task is None:
+                    break
+                in_flight[pool.submit(execute, task)] = task
+            if not in_flight:
+                return
+            finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+            batch = []
+            for future in finished:
+                task = in_flight.pop(future)
+                batch.append((task, _result_of(task, future.result)))
+            yield batch
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _dask(tasks: Iterable[RunTask], workers: int, scheduler: str | None) -> Iterator[list[tuple[RunTask, RunResult]]]:
+    """A Dask cluster at ``scheduler``, or a local one on 127.0.0.1 when none is given."""
+    from distributed import Client, LocalCluster
+    from distributed import wait as dask_wait
+
+    cluster = None
+    if scheduler is None:
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                               dashboard_address=None, host="127.0.0.1")
+        client = Client(cluster)
+    else:
+        client = Client(scheduler, timeout=30)
+    try:
+        cores = max(1, sum(client.nthreads().values()))
+        pending = iter(tasks)
+        in_flight: dict[Any, RunTask] = {}
+        while True:
+            while len(in_flight) < 2 * cores:
+                task = next(pending, None)
+                if task is None:
+                    break
+                in_flight[client.submit(execute, task, key=f"run-{task.run_id}", pure=False)] = task
+            if not in_flight:
+                return
+            finished = dask_wait(list(in_flight), return_when="FIRST_COMPLETED").done
+            batch = []
+            for future in finished:
+                task = in_flight.pop(future)
+                batch.append((task, _result_of(task, future.result)))
+                future.release()
+            yield batch
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def _result_of(task: RunTask, get: Callable[[], RunResult]) -> RunResult:
+    """The worker's result, or a failed one if the worker itself died or could not answer."""
+    try:
+        return get()
+    except Exception:  # noqa: BLE001 - a lost worker fails its run, not the batch
+        return RunResult(task.run_id, "failed", "the worker did not return a result:\n" + traceback.format_exc(), 0.0)
+
+
+_BACKENDS = {"serial": _serial, "local": _local, "dask": _dask}
+
+
+# ---------------------------------------------------------------------- sweep
+def prepare(spec: Spec, store: Store) -> tuple[list[RunTask], dict[str, Any]]:
+    """Check ``spec`` against the store's manifest and plan its runs; writes nothing.
+
+    Returns the tasks and the manifest to write. Raises SpecChangedError if the spec
+    differs from the store's in anything but more replications or samples.
+    """
+    store.check_usable()
+    previous = store.read_manifest() if store.exists() else None
+    lhs_blocks = [spec.samples] if spec.design == "lhs" else None
+    if previous is not None:
+        old = Spec.from_dict(previous["spec"]["canonical"])
+        _check_same_experiment(spec, old, store)
+        if spec.design == "lhs":
+            lhs_blocks = list(previous["design"]["lhs_blocks"])
+            if spec.samples > old.samples:
+                lhs_blocks.append(spec.samples - old.samples)
+    tasks = plan(spec, lhs_blocks)
+    now = _now()
+    manifest = {
+        "format": 1,
+        "name": spec.name,
+        "spec": {"file": spec.source, "text": spec.text, "params_file": spec.params_file,
+                 "canonical": spec.to_dict()},
+        "spec_hash": spec.digest(),
+        "design": {"design": spec.design, "swept": list(spec.swept), "points": len(design_points(spec, lhs_blocks)),
+                   "replications": spec.replications, "runs": len(tasks), "lhs_blocks": lhs_blocks},
+        "software": software_versions(),
+        "git": git_state(),
+        "created_at": previous["created_at"] if previous else now,
+        "updated_at": now,
+        "sweeps": previous.get("sweeps", []) if previous else [],
+    }
+    return tasks, manifest
+
+
+def _check_same_experiment(new: Spec, old: Spec, store: Store) -> None:
+    changes = []
+    a, b = old.identity(), new.identity()
+    for key in a:
+        if a[key] != b[key]:
+            if isinstance(a[key], dict) and isinstance(b[key], dict):
+                for sub in sorted(set(a[key]) | set(b[key])):
+                    if a[key].get(sub, "(absent)") != b[key].get(sub, "(absent)"):
+                        changes.append(f"{key}.{sub}: {a[key].get(sub, '(absent)')!r} -> {b[key].get(sub, '(absent)')!r}")
+            else:
+                changes.append(f"{key}: {a[key]!r} -> {b[key]!r}")
+    for key in ("replications", "samples"):
+        was, now = getattr(old, key), getattr(new, key)
+        if was is not None and now is not None and now < was:
+            changes.append(f"{key}: {was} -> {now} (may only grow: raising it extends the experiment)")
+    if changes:
+        raise SpecChangedError(new.source, f"differs from the spec in {store.root / 'manifest.json'}", MISSING,
+                               "changed " + "; ".join(changes) + ". Only replications and samples may grow; "
+                               "use a new --out directory for a different experiment")
+
+
+def sweep(spec: Spec, out: str | Path, backend: str = "local", workers: int | None = None,
+          scheduler: str | None = None, quiet: bool = False) -> SweepReport:
+    """Run every missing or failed run of ``spec`` into the store at ``out``.
+
+    Validation happens before the store is touched: a bad or changed spec raises
+    SpecError and leaves ``out`` as it was.
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"backend = {backend!r}: allowed: {' | '.join(BACKENDS)}")
+    workers = workers or os.cpu_count() or 1
+    store = Store(out)
+    tasks, manifest = prepare(spec, store)
+    start = time.perf_counter()
+    with store.locked():
+        rows = {r["run_id"]: r for r in store.read_run_rows()}
+        planned = {t.run_id for t in tasks}
+        done = {rid for rid, r in rows.items() if r["status"] == "done" and rid in planned}
+        store.clean(done)
+        started = _now()
+        manifest["sweeps"].append({"started_at": started, "backend": backend, "workers": workers,
+                                   "scheduler": scheduler, "finished_at": None})
+        store.write_manifest(manifest)
+        todo = [t for t in tasks if t.run_id not in done]
+        failed_now: list[tuple[str, str]] = []
+        progress = _progress(len(tasks), len(done), spec.name, quiet)
+        try:
+            for batch in _BACKENDS[backend](todo, workers, scheduler):
+                for task, result in batch:
+                    if result.status == "done":
+                        store.write_part("market", task.run_id, result.market)
+                        store.write_part("vendors", task.run_id, result.vendors)
+                    else:
+                        failed_now.append((task.run_id, result.error))
+                    rows[task.run_id] = {"run_id": task.run_id, **task.swept, "point": task.point,
+                                         "replication": task.replication, "seed": task.seed,
+                                         "status": result.status, "error": result.error, "wall_s": result.wall_s}
+                # The run table is the commit record: rewritten after the part files.
+                store.write_runs(rows.values(), spec.swept)
+                progress.update(len(batch))
+                progress.set_postfix(failed=len(failed_now), refresh=False)
+        finally:
+            progress.close()
+        manifest["sweeps"][-1]["finished_at"] = _now()
+        manifest["updated_at"] = manifest["sweeps"][-1]["finished_at"]
+        manifest["sweeps"][-1]["ran"] = len(todo)
+        manifest["sweeps"][-1]["failed"] = len(failed_now)
+        store.write_manifest(manifest)
+    statuses = [rows[t.run_id]["status"] for t in tasks if t.run_id in rows]
+    return SweepReport(total=len(tasks), done=statuses.count("done"), failed=statuses.count("failed"),
+                       ran=len(todo), wall_s=time.perf_counter() - start,
+                       failures=[(rid, _last_line(err)) for rid, err in failed_now])
+
+
+def _progress(total: int, initial: int, name: str, quiet: bool):
+    from tqdm import tqdm
+
+    # A bar only on a terminal: logs and pipes get the final summary alone.
+    disable = quiet or not sys.stderr.isatty()
+    return tqdm(total=total, initial=initial, desc=name, unit="run", disable=disable, file=sys.stderr,
+                dynamic_ncols=True)
+
+
+def _last_line(text: str | None) -> str:
+    lines = [line for line in (text or "").strip().splitlines() if line.strip()]
+    return lines[-1] if lines else ""
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def software_versions() -> dict[str, str]:
+    """Versions of Python, this package and the libraries that shape results."""
+    import mesa
+    import numpy
+
+    try:
+        package = importlib.metadata.version("cloudmarket")
+    except importlib.metadata.PackageNotFoundError:
+        package = "unknown"
+    return {"cloudmarket": package, "python": platform.python_version(), "mesa": mesa.__version__,
+            "numpy": numpy.__version__, "pandas": pd.__version__, "platform": platform.platform()}
+
+
+def git_state() -> dict[str, Any]:
+    """Commit and dirty flag of the source checkout, or nulls when it is not a git repo."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=20,
+                              check=True).stdout.strip()
+
+    try:
+        return {"commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": None, "dirty": None}
+
+
+__all__ = ["BACKENDS", "RunResult", "RunTask", "SpecChangedError", "StoreError", "SweepReport",
+           "execute", "plan", "prepare", "run_id", "sweep"]

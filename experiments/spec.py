@@ -1,0 +1,342 @@
+"""Experiment specs: read a TOML file, check every key against the parameter schema.
+
+A spec says which market to run (``[experiment]``), which parameters stay fixed
+(``[parameters]``, optionally from a separate file named by ``experiment.params``) and
+which are swept (``[sweep]``: a grid of values, or a Latin hypercube / Sobol' design over
+ranges). Every error names the key path, the value and what is allowed, so a user can fix
+the file without reading code; nothing is run or written before the whole spec is valid.
+
+Example
+-------
+>>> spec = parse_spec('''
+... [experiment]
+... name = "demo"
+... replications = 2
+... seed = 1
+... [parameters]
+... n_customers = 200
+... [sweep]
+... design = "grid"
+... [sweep.values]
+... switching_cost = [0.5, 1.5]
+... ''')
+>>> spec.swept, spec.replications, spec.fixed["n_customers"]
+(('switching_cost',), 2, 200)
+>>> parse_spec('[experiment]\\n[sweep]\\ndesign = "grid"\\n[sweep.values]\\nswitching_cost = [-1]')
+Traceback (most recent call last):
+...
+experiments.spec.SpecError: <spec>: sweep.values.switching_cost[0] = -1: must be >= 0
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from model.params import SCHEMA, ParameterError, check_name
+
+DESIGNS = ("grid", "lhs", "sobol")
+COLLECT_TEXT = '"step", "end" or a whole number k >= 1 (every k steps and the last)'
+MAX_REPLICATIONS = 100_000
+MAX_SEED = 2**63 - 1
+
+_TABLES = {"experiment", "parameters", "sweep"}
+_EXPERIMENT_KEYS = {"name", "description", "scenario", "steps", "replications", "seed", "collect", "params"}
+_SWEEP_KEYS = {"design", "values", "ranges", "samples"}
+
+
+class SpecError(ValueError):
+    """A spec that cannot be run: names the file, the key path, the value and what is allowed."""
+
+    def __init__(self, source: str, path: str, value: Any, allowed: str):
+        self.source, self.path, self.value, self.allowed = source, path, value, allowed
+        shown = "" if value is MISSING else f" = {value!r}"
+        super().__init__(f"{source}: {path}{shown}: {allowed}")
+
+
+MISSING = object()
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A validated experiment: fixed parameters, the sweep, replications and seeds.
+
+    ``fixed`` holds every fixed parameter given (from ``[experiment]`` scenario/steps, the
+    params file and ``[parameters]``), already type-checked. ``values`` (grid) or
+    ``ranges`` (lhs, sobol) hold the swept parameters in the order the spec gives them.
+    """
+
+    name: str
+    replications: int
+    seed: int
+    collect: str | int
+    design: str
+    fixed: dict[str, Any]
+    values: dict[str, list[Any]] = field(default_factory=dict)
+    ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
+    samples: int | None = None
+    description: str = ""
+    source: str = "<spec>"
+    text: str = ""  # the spec file as given, kept in the store's manifest
+    params_file: dict[str, str] | None = None  # {"path", "text"} of experiment.params
+
+    @property
+    def swept(self) -> tuple[str, ...]:
+        """Names of the swept parameters, in spec order."""
+        return tuple(self.values or self.ranges)
+
+    def identity(self) -> dict[str, Any]:
+        """Everything that fixes what each run computes, except replications and samples.
+
+        Two specs with equal identities describe the same experiment; one may only have
+        more replications or samples than the other (then it extends it).
+        """
+        return {
+            "name": self.name,
+            "seed": self.seed,
+            "collect": self.collect,
+            "design": self.design,
+            "parameters": self.fixed,
+            "values": self.values,
+            "ranges": {k: list(v) for k, v in self.ranges.items()},
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """Canonical, JSON-ready form (what the manifest stores and ``from_dict`` reads)."""
+        return {**self.identity(), "replications": self.replications, "samples": self.samples,
+                "description": self.description}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Spec":
+        """Rebuild a Spec stored by ``to_dict`` (e.g. from a store's manifest)."""
+        return cls(name=d["name"], replications=d["replications"], seed=d["seed"], collect=d["collect"],
+                   design=d["design"], fixed=dict(d["parameters"]), values=dict(d["values"]),
+                   ranges={k: tuple(v) for k, v in d["ranges"].items()}, samples=d["samples"],
+                   description=d.get("description", ""), source="<manifest>")
+
+    def digest(self) -> str:
+        """Short SHA-256 of the canonical spec (identity, replications and samples)."""
+        return hashlib.sha256(canonical_json(self.to_dict()).encode()).hexdigest()[:16]
+
+
+def canonical_json(obj: Any) -> str:
+    """JSON with sorted keys and no spaces: equal objects give equal text (for hashes)."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def load_spec(path: str | Path) -> Spec:
+    """Read and validate the spec file at ``path`` (raises SpecError with the key path)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError(str(path), "(file)", MISSING, "no such file") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise SpecError(str(path), "(file)", MISSING, f"cannot be read ({err})") from None
+    return parse_spec(text, source=str(path), base_dir=path.parent)
+
+
+def parse_spec(text: str, source: str = "<spec>", base_dir: str | Path = ".") -> Spec:
+    """Validate spec ``text`` (TOML); ``base_dir`` resolves ``experiment.params``."""
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise SpecError(source, "(toml)", MISSING, f"not valid TOML: {err}") from None
+    _check_keys(source, "", doc, _TABLES)
+    experiment = _table(source, doc, "experiment", required=True)
+    _check_keys(source, "experiment.", experiment, _EXPERIMENT_KEYS)
+    name = _string(source, "experiment.name", experiment.get("name", Path(source).stem or "experiment"))
+    description = _string(source, "experiment.description", experiment.get("description", ""))
+    replications = _whole(source, "experiment.replications", experiment.get("replications", 1), 1, MAX_REPLICATIONS)
+    seed = _whole(source, "experiment.seed", experiment.get("seed", 0), 0, MAX_SEED)
+    collect = _collect(source, experiment.get("collect", "step"))
+
+    # Fixed parameters: params file first, then [experiment] scenario/steps, then
+    # [parameters]; a name given twice is an error rather than a silent override.
+    fixed: dict[str, Any] = {}
+    origin: dict[str, str] = {}
+    params_file = None
+    if "params" in experiment:
+        params_file, file_params = _read_params_file(source, experiment["params"], Path(base_dir))
+        for key, value in file_params.items():
+            _set_fixed(source, f"experiment.params ({params_file['path']}): {key}", key, value, fixed, origin)
+    for key in ("scenario", "steps"):
+        if key in experiment:
+            _set_fixed(source, f"experiment.{key}", key, experiment[key], fixed, origin)
+    parameters = _table(source, doc, "parameters", required=False)
+    for key, value in parameters.items():
+        _set_fixed(source, f"parameters.{key}", key, value, fixed, origin)
+
+    sweep = _table(source, doc, "sweep", required=True)
+    _check_keys(source, "sweep.", sweep, _SWEEP_KEYS)
+    design = sweep.get("design", "grid")
+    if design not in DESIGNS:
+        raise SpecError(source, "sweep.design", design, f"unknown design; allowed: {' | '.join(DESIGNS)}")
+    values: dict[str, list[Any]] = {}
+    ranges: dict[str, tuple[float, float]] = {}
+    samples = None
+    if design == "grid":
+        for unused in ("ranges", "samples"):
+            if unused in sweep:
+                raise SpecError(source, f"sweep.{unused}", MISSING,
+                                "not used by design \"grid\" (give lists in [sweep.values])")
+        values = _grid_values(source, _table(source, sweep, "values", required=True, prefix="sweep."), origin)
+    else:
+        if "values" in sweep:
+            raise SpecError(source, "sweep.values", MISSING,
+                            f"not used by design \"{design}\" (give [low, high] in [sweep.ranges])")
+        if "samples" not in sweep:
+            raise SpecError(source, "sweep.samples", MISSING, f"missing: design \"{design}\" needs samples = N")
+        samples = _whole(source, "sweep.samples", sweep["samples"], 1, 1_000_000)
+        if design == "sobol" and samples & (samples - 1):
+            raise SpecError(source, "sweep.samples", samples,
+                            "must be a power of 2 for a Sobol' design (the sequence is balanced only then)")
+        ranges = _ranges(source, _table(source, sweep, "ranges", required=True, prefix="sweep."), origin)
+
+    return Spec(name=name, replications=replications, seed=seed, collect=collect, design=design,
+                fixed=fixed, values=values, ranges=ranges, samples=samples, description=description,
+                source=source, text=text, params_file=params_file)
+
+
+def origin_of(spec: Spec, name: str) -> str:
+    """Key path where parameter ``name`` is set in ``spec`` (for errors found later)."""
+    if name in spec.values:
+        return f"sweep.values.{name}"
+    if name in spec.ranges:
+        return f"sweep.ranges.{name}"
+    if name in ("scenario", "steps") and name in spec.fixed:
+        return f"experiment.{name} / parameters.{name}"
+    return f"parameters.{name}"
+
+
+# ---------------------------------------------------------------------- helpers
+def _check_keys(source: str, prefix: str, table: dict, allowed: set[str]) -> None:
+    for key in table:
+        if key not in allowed:
+            raise SpecError(source, f"{prefix}{key}", MISSING, f"unknown key; allowed: {', '.join(sorted(allowed))}")
+
+
+def _table(source: str, parent: dict, key: str, required: bool, prefix: str = "") -> dict:
+    if key not in parent:
+        if required:
+            raise SpecError(source, f"{prefix}{key}", MISSING, f"missing table [{prefix}{key}]")
+        return {}
+    value = parent[key]
+    if not isinstance(value, dict):
+        raise SpecError(source, f"{prefix}{key}", value, f"must be a table [{prefix}{key}]")
+    return value
+
+
+def _string(source: str, path: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise SpecError(source, path, value, "must be a string")
+    return value
+
+
+def _whole(source: str, path: str, value: Any, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise SpecError(source, path, value, f"must be a whole number in [{low}, {high}]")
+    return value
+
+
+def _collect(source: str, value: Any) -> str | int:
+    if value in ("step", "end"):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+        return value
+    raise SpecError(source, "experiment.collect", value, f"must be {COLLECT_TEXT}")
+
+
+def _coerce(source: str, path: str, name: str, value: Any) -> Any:
+    """Type- and range-check one parameter value, reporting errors at ``path``."""
+    try:
+        return check_name(name).coerce(value)
+    except ParameterError as err:
+        if err.value == "(unknown parameter)":
+            raise SpecError(source, path, MISSING, f"unknown parameter; {err.allowed}") from None
+        raise SpecError(source, path, value, err.allowed) from None
+
+
+def _set_fixed(source: str, path: str, name: str, value: Any, fixed: dict, origin: dict) -> None:
+    if name in origin and not origin[name].startswith("experiment.params"):
+        raise SpecError(source, path, value, f"already set at {origin[name]}; give it once")
+    fixed[name] = _coerce(source, path, name, value)
+    origin[name] = path
+
+
+def _read_params_file(source: str, name: Any, base_dir: Path) -> tuple[dict[str, str], dict[str, Any]]:
+    if not isinstance(name, str) or not name:
+        raise SpecError(source, "experiment.params", name, "must be the path of a TOML file of parameters")
+    path = base_dir / name
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise SpecError(source, "experiment.params", name, f"cannot read {path} ({err.strerror or err})") from None
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise SpecError(source, "experiment.params", name, f"not valid TOML: {err}") from None
+    params = doc.get("parameters", doc)
+    if not isinstance(params, dict):
+        raise SpecError(source, "experiment.params", name, "must hold NAME = VALUE lines or a [parameters] table")
+    return {"path": name, "text": text}, params
+
+
+def _grid_values(source: str, table: dict, origin: dict) -> dict[str, list[Any]]:
+    if not table:
+        raise SpecError(source, "sweep.values", {}, "empty sweep: give at least one parameter = [values]")
+    values = {}
+    for name, given in table.items():
+        path = f"sweep.values.{name}"
+        check = _coerce_name(source, path, name)
+        if name in origin:
+            raise SpecError(source, path, given, f"also fixed at {origin[name]}; a parameter is fixed or swept, not both")
+        if not isinstance(given, list):
+            raise SpecError(source, path, given, "must be a list of values, e.g. [0.0, 0.5]")
+        if not given:
+            raise SpecError(source, path, given, "empty sweep: give at least one value")
+        if check.kind == "list" and not all(isinstance(v, list) for v in given):
+            raise SpecError(source, path, given, "a list parameter sweeps over lists, e.g. [[], [\"UK\"]]")
+        coerced = [_coerce(source, f"{path}[{i}]", name, v) for i, v in enumerate(given)]
+        seen = set()
+        for i, v in enumerate(coerced):
+            key = canonical_json(v)
+            if key in seen:
+                raise SpecError(source, f"{path}[{i}]", given[i], "repeated value; each value once")
+            seen.add(key)
+        values[name] = coerced
+    return values
+
+
+def _ranges(source: str, table: dict, origin: dict) -> dict[str, tuple[float, float]]:
+    if not table:
+        raise SpecError(source, "sweep.ranges", {}, "empty sweep: give at least one parameter = [low, high]")
+    ranges = {}
+    for name, given in table.items():
+        path = f"sweep.ranges.{name}"
+        check = _coerce_name(source, path, name)
+        if name in origin:
+            raise SpecError(source, path, given, f"also fixed at {origin[name]}; a parameter is fixed or swept, not both")
+        if check.kind not in ("float", "int"):
+            raise SpecError(source, path, given, f"{name} is a {check.kind}; only numbers can be sampled over a range")
+        if not isinstance(given, list) or len(given) != 2:
+            raise SpecError(source, path, given, f"must be [low, high] within {check.range_text()}")
+        low = _coerce(source, f"{path}[0]", name, given[0])
+        high = _coerce(source, f"{path}[1]", name, given[1])
+        if not low < high:
+            raise SpecError(source, path, given, "low must be below high")
+        ranges[name] = (float(low), float(high))
+    return ranges
+
+
+def _coerce_name(source: str, path: str, name: str):
+    if name not in SCHEMA:
+        try:
+            check_name(name)
+        except ParameterError as err:
+            raise SpecError(source, path, MISSING, f"unknown parameter; {err.allowed}") from None
+    return SCHEMA[name]

@@ -1,0 +1,159 @@
+"""The Parquet store of an experiment: manifest, run table, one part file per run.
+
+Layout of a store directory (readable by DuckDB or pandas without this package)::
+
+    manifest.json         spec, its hash, software versions, git commit, times
+    runs.parquet          one row per run: run_id, swept parameters, replication, seed,
+                          status (done | failed), error, wall_s
+    market/<run_id>.parquet    run_id, step, period, hhi, cr3, churn, ...
+    vendors/<run_id>.parquet   run_id, step, period, vendor, share, spend_share, ...
+
+Every file is written to a hidden temporary name and renamed into place (``os.replace``
+is atomic), so a reader, or a resume after SIGKILL, never sees half a file. A run counts
+as done only once ``runs.parquet`` says so: its part files are written first, then the
+run table is rewritten. Part files of runs the table does not list as done (a kill
+between the two writes) are removed by :meth:`Store.clean` before runs resume.
+
+Example
+-------
+>>> import tempfile, pandas as pd
+>>> store = Store(tempfile.mkdtemp())
+>>> store.write_part("market", "abc", pd.DataFrame({"step": [0], "hhi": [2000.0]}))
+>>> pd.read_parquet(store.root / "market").columns.tolist()
+['run_id', 'step', 'hhi']
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from collections.abc import Callable, Iterable
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+MANIFEST = "manifest.json"
+RUNS = "runs.parquet"
+TABLES = ("market", "vendors")
+RUN_COLUMNS = ("run_id", "point", "replication", "seed", "status", "error", "wall_s")
+LOCK = ".lock"
+
+
+class StoreError(Exception):
+    """A store that cannot be used as asked (not a store, or busy)."""
+
+
+def atomic_write(path: Path, write: Callable[[Path], Any]) -> None:
+    """Call ``write(tmp)`` on a hidden temporary file beside ``path``, then rename it into place."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+class Store:
+    """One experiment's directory: read and write its manifest, run table and part files."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+
+    # ---------------------------------------------------------------- reading
+    def exists(self) -> bool:
+        """True when the directory holds a manifest (an experiment was started here)."""
+        return (self.root / MANIFEST).is_file()
+
+    def check_usable(self) -> None:
+        """Refuse a path that is a file, or a non-empty directory that is not a store."""
+        if self.root.exists() and not self.root.is_dir():
+            raise StoreError(f"--out = {str(self.root)!r}: is a file, not a directory")
+        if self.root.is_dir() and not self.exists() and any(self.root.iterdir()):
+            raise StoreError(f"--out = {str(self.root)!r}: directory is not empty and holds no "
+                             f"{MANIFEST}; choose a new or empty directory")
+
+    def read_manifest(self) -> dict[str, Any]:
+        """The manifest as a dict (StoreError if there is none)."""
+        try:
+            return json.loads((self.root / MANIFEST).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise StoreError(f"{self.root}: no {MANIFEST}; not an experiment store") from None
+
+    def read_runs(self) -> pd.DataFrame:
+        """The run table (empty, with the fixed columns, before the first run ends)."""
+        path = self.root / RUNS
+        if not path.exists():
+            return pd.DataFrame({c: pd.Series(dtype=object) for c in RUN_COLUMNS})
+        return pq.read_table(path).to_pandas()
+
+    def read_run_rows(self) -> list[dict[str, Any]]:
+        """The run table as plain dicts (None stays None, lists stay lists)."""
+        path = self.root / RUNS
+        return pq.read_table(path).to_pylist() if path.exists() else []
+
+    def part_path(self, table: str, run_id: str) -> Path:
+        """Where one run's rows of ``table`` ("market" or "vendors") live."""
+        return self.root / table / f"{run_id}.parquet"
+
+    # ---------------------------------------------------------------- writing
+    @contextmanager
+    def locked(self):
+        """Hold an exclusive lock on the store: two sweeps must not write one directory.
+
+        ``flock`` is released by the kernel when the process dies, even by SIGKILL.
+        """
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / LOCK, "w") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise StoreError(f"{self.root}: another sweep is writing this store") from None
+            try:
+                yield self
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def write_manifest(self, manifest: dict[str, Any]) -> None:
+        """Write manifest.json atomically."""
+        text = json.dumps(manifest, indent=2, sort_keys=False, default=str)
+        atomic_write(self.root / MANIFEST, lambda p: p.write_text(text + "\n", encoding="utf-8"))
+
+    def write_part(self, table: str, run_id: str, frame: pd.DataFrame) -> None:
+        """Write one run's rows of ``table`` with a leading run_id column, atomically."""
+        folder = self.root / table
+        folder.mkdir(parents=True, exist_ok=True)
+        arrow = pa.Table.from_pandas(frame, preserve_index=False)
+        arrow = arrow.add_column(0, "run_id", pa.array([run_id] * len(frame), type=pa.string()))
+        atomic_write(self.part_path(table, run_id), lambda p: pq.write_table(arrow, p))
+
+    def write_runs(self, rows: Iterable[dict[str, Any]], swept: Iterable[str]) -> None:
+        """Rewrite runs.parquet from ``rows`` (one dict per run), sorted by run_id, atomically."""
+        columns = ["run_id", *swept, *RUN_COLUMNS[1:]]
+        ordered = sorted(rows, key=lambda r: r["run_id"])
+        table = pa.table({c: pa.array([r.get(c) for r in ordered], type=_RUN_TYPES.get(c)) for c in columns})
+        atomic_write(self.root / RUNS, lambda p: pq.write_table(table, p))
+
+    def clean(self, done: set[str]) -> int:
+        """Remove temp files and part files of runs not recorded as done; return how many."""
+        removed = 0
+        if not self.root.is_dir():
+            return 0
+        for folder in (self.root, *(self.root / t for t in TABLES)):
+            if not folder.is_dir():
+                continue
+            for path in folder.iterdir():
+                stale_tmp = path.name.startswith(".") and path.name.endswith(".tmp")
+                orphan = folder != self.root and path.suffix == ".parquet" and path.stem not in done
+                if stale_tmp or orphan:
+                    path.unlink(missing_ok=True)
+                    removed += 1
+        return removed
+
+
+_RUN_TYPES = {"run_id": pa.string(), "point": pa.int64(), "replication": pa.int64(), "seed": pa.int64(),
+              "status": pa.string(), "error": pa.string(), "wall_s": pa.float64()}
