@@ -9,7 +9,7 @@ Each quarter, after customers have chosen (``settle``):
 
     revenue    = demand / 4
     cost       = opex_per_capacity * capacity * cost_factor
-    investment = reinvestment_rate * revenue * (1 + subsidy)
+    investment = reinvestment_rate * revenue * (1 + subsidy) + push * revenue
     capacity  <- (1 - depreciation) * capacity
                  + supply * iaas_share * investment / (capex_per_capacity * cost_factor)
     q_iaas    <- (1 - depreciation) * q_iaas + iaas_productivity * supply * iaas_share * investment / revenue
@@ -68,14 +68,19 @@ class CloudVendor(mesa.Agent):
         """Capacity / demand, capped at 1: below 1 the service degrades."""
         return 1.0 if self.demand <= 0 else min(1.0, self.capacity / self.demand)
 
-    def settle(self, demand: float, p: dict, supply: float, cost_factor: float, subsidy: float) -> None:
-        """Book the quarter: revenue, costs, investment, capacity and quality (see module doc)."""
+    def settle(self, demand: float, p: dict, supply: float, cost_factor: float, subsidy: float,
+               push: float = 0.0) -> None:
+        """Book the quarter: revenue, costs, investment, capacity and quality (see module doc).
+
+        ``subsidy`` scales the vendor's own investment (state money); ``push`` is extra
+        investment from a parent group as a share of revenue. Neither is the vendor's profit.
+        """
         previous_revenue = self.revenue
         self.demand = demand
         self.revenue = demand / 4.0
         self.cost = p["opex_per_capacity"] * self.capacity * cost_factor
         own_investment = p["reinvestment_rate"] * self.revenue
-        self.investment = own_investment * (1.0 + subsidy)
+        self.investment = own_investment * (1.0 + subsidy) + push * self.revenue
         iaas_money = self.iaas_share * self.investment
         paas_money = (1.0 - self.iaas_share) * self.investment
         keep = 1.0 - p["depreciation"]

@@ -234,8 +234,9 @@ class CloudMarket(mesa.Model):
             p["export_cost_markup"], active)
         for v in self.vendors:
             subsidy = p["domestic_subsidy"] if active and v.home_region == "CN" else 0.0
+            push = p["cloud_push"] if active and v.name in p["cloud_push_vendors"] else 0.0
             v.iaas_investment_share = v.iaas_share
-            v.settle(float(self.demand[v.index]), p, float(supply[v.index]), float(cost[v.index]), subsidy)
+            v.settle(float(self.demand[v.index]), p, float(supply[v.index]), float(cost[v.index]), subsidy, push)
         best = max(self.vendors, key=lambda v: v.margin).iaas_share
         for v in self.vendors:
             v.learn(best)

@@ -159,6 +159,10 @@ SCHEMA: dict[str, Param] = {
            low=0.0, high=20.0, group="policy", step=0.1),
         _P("domestic_subsidy", "float", 0.0, "state subsidy to CN-home vendors, as a fraction added to their investment",
            low=0.0, high=1.0, group="policy", step=0.05),
+        _P("cloud_push_vendors", "list", [], "vendors whose parent group funds a cloud push (Huawei from 2020)",
+           choices_from="named_vendors", group="policy"),
+        _P("cloud_push", "float", 0.0, "extra investment from the parent group, as a share of the pushing vendors' revenue",
+           low=0.0, high=2.0, group="policy", step=0.05),
         _P("policy_start", "int", 0, "policy is in force in quarters after this step (0 = from the first quarter)",
            low=0, high=400, group="policy"),
         # --- vendor behaviour --------------------------------------------------------
