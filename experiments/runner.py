@@ -333,8 +333,13 @@ def _progress(total: int, initial: int, name: str, quiet: bool):
 
     # A bar only on a terminal: logs and pipes get the final summary alone.
     disable = quiet or not sys.stderr.isatty()
+    try:
+        size = os.get_terminal_size(sys.stderr.fileno())
+    except (OSError, ValueError):
+        size = os.terminal_size((0, 0))
+    # A terminal that reports no size (0 x 0, e.g. a fresh pty) would hide the bar.
     return tqdm(total=total, initial=initial, desc=name, unit="run", disable=disable, file=sys.stderr,
-                dynamic_ncols=True)
+                ncols=size.columns if size.columns >= 40 else 100, nrows=size.lines or 24)
 
 
 def _last_line(text: str | None) -> str:

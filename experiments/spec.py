@@ -93,10 +93,10 @@ class Spec:
         """Everything that fixes what each run computes, except replications and samples.
 
         Two specs with equal identities describe the same experiment; one may only have
-        more replications or samples than the other (then it extends it).
+        more replications or samples than the other (then it extends it). The name and
+        description are labels, not part of the identity.
         """
         return {
-            "name": self.name,
             "seed": self.seed,
             "collect": self.collect,
             "design": self.design,
@@ -107,8 +107,8 @@ class Spec:
 
     def to_dict(self) -> dict[str, Any]:
         """Canonical, JSON-ready form (what the manifest stores and ``from_dict`` reads)."""
-        return {**self.identity(), "replications": self.replications, "samples": self.samples,
-                "description": self.description}
+        return {"name": self.name, **self.identity(), "replications": self.replications,
+                "samples": self.samples, "description": self.description}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Spec":

@@ -1,0 +1,350 @@
+"""Experiment runs: CRN seeds, resume, extend, refused changes, failures, backends, SIGKILL."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pandas as pd
+import psutil
+import pyarrow.parquet as pq
+import pytest
+
+import model.run
+from experiments import load_results
+from experiments.cli import main
+from experiments.runner import plan
+from experiments.sampling import replication_seed
+from experiments.spec import parse_spec
+
+ROOT = Path(__file__).resolve().parents[1]
+CLI = str(ROOT / ".venv" / "bin" / "cloudmarket")
+REAL_SIMULATE = model.run.simulate
+
+TINY = """
+[experiment]
+name = "tiny"
+steps = 3
+replications = {reps}
+seed = 11
+[parameters]
+n_customers = 120
+[sweep]
+design = "grid"
+[sweep.values]
+export_control_severity = [0.0, 0.8]
+switching_cost = [0.5, 2.0]
+"""
+
+
+def write_spec(folder: Path, text: str, name: str = "spec.toml") -> Path:
+    path = folder / name
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def sweep(spec: Path, out: Path, *extra: str) -> int:
+    return main(["sweep", str(spec), "--out", str(out), "--quiet", *extra])
+
+
+def tables(out: Path) -> dict[str, pd.DataFrame]:
+    """The store's three tables, sorted and without timings, for equality checks."""
+    r = load_results(out)
+    runs = r.runs.drop(columns=["wall_s"]).sort_values("run_id", ignore_index=True)
+    return {"runs": runs,
+            "market": r.market.sort_values(["run_id", "step"], ignore_index=True),
+            "vendors": r.vendors.sort_values(["run_id", "step", "vendor"], ignore_index=True)}
+
+
+def assert_same_tables(a: Path, b: Path) -> None:
+    ta, tb = tables(a), tables(b)
+    for name in ta:
+        pd.testing.assert_frame_equal(ta[name], tb[name], check_exact=True, obj=name)
+
+
+class CountingSimulate:
+    """Wraps model.run.simulate (serial backend runs in this process) to count and fail runs."""
+
+    def __init__(self, fail_when=lambda params, seed: False):
+        self.calls: list[tuple[dict, int]] = []
+        self.fail_when = fail_when
+        self.real = REAL_SIMULATE
+
+    def __call__(self, params, seed, *args, **kwargs):
+        self.calls.append((dict(params), seed))
+        if self.fail_when(params, seed):
+            raise RuntimeError(f"injected failure at switching_cost={params['switching_cost']}")
+        return self.real(params, seed, *args, **kwargs)
+
+
+# ---------------------------------------------------------------------- plan
+def test_common_random_numbers_same_seed_at_every_design_point():
+    spec = parse_spec(TINY.format(reps=3))
+    tasks = plan(spec)
+    assert len(tasks) == 4 * 3 and len({t.run_id for t in tasks}) == 12
+    for r in range(3):
+        seeds = {t.seed for t in tasks if t.replication == r}
+        assert seeds == {replication_seed(11, r)}
+    assert len({replication_seed(11, r) for r in range(3)}) == 3
+    # Extending replications keeps every earlier run (and its seed) as it was.
+    more = plan(parse_spec(TINY.format(reps=5)))
+    assert {(t.run_id, t.seed) for t in tasks} <= {(t.run_id, t.seed) for t in more}
+
+
+def test_store_layout_and_seeds_recorded(tmp_path):
+    spec = write_spec(tmp_path, TINY.format(reps=2))
+    out = tmp_path / "store"
+    assert sweep(spec, out, "--backend", "serial") == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["spec"]["text"] == spec.read_text() and len(manifest["spec_hash"]) == 16
+    assert {"commit", "dirty"} <= set(manifest["git"]) and manifest["software"]["mesa"].startswith("3.5")
+    runs = pq.read_table(out / "runs.parquet").to_pandas()
+    assert list(runs.columns) == ["run_id", "export_control_severity", "switching_cost", "point",
+                                  "replication", "seed", "status", "error", "wall_s"]
+    assert (runs.status == "done").all() and runs.error.isna().all()
+    # CRN in the store: one seed per replication across all four design points.
+    assert runs.groupby("replication").seed.nunique().eq(1).all()
+    market = pd.read_parquet(out / "market")  # plain pandas, no project code
+    vendors = pd.read_parquet(out / "vendors")
+    assert list(market.columns[:3]) == ["run_id", "step", "period"]
+    assert {"run_id", "step", "vendor", "share", "spend_share", "iaas_investment_share", "capacity",
+            "revenue"} <= set(vendors.columns)
+    assert len(market) == 8 * 4 and set(market.run_id) == set(runs.run_id)
+    assert sorted(p.name for p in (out / "market").iterdir()) == sorted(f"{r}.parquet" for r in runs.run_id)
+    # Same parameters and seed as a direct simulate() call: the store adds only run_id.
+    row = runs.iloc[0]
+    direct = model.run.simulate({"n_customers": 120, "steps": 3, "export_control_severity": row.export_control_severity,
+                                 "switching_cost": row.switching_cost}, seed=int(row.seed))
+    stored = vendors[vendors.run_id == row.run_id].drop(columns="run_id").reset_index(drop=True)
+    pd.testing.assert_frame_equal(stored, direct.vendors, check_dtype=False)
+
+
+def test_collect_end_keeps_first_and_last_step(tmp_path):
+    spec = write_spec(tmp_path, TINY.format(reps=1).replace("seed = 11", 'seed = 11\ncollect = "end"'))
+    assert sweep(spec, tmp_path / "s", "--backend", "serial") == 0
+    assert sorted(load_results(tmp_path / "s").market.step.unique()) == [0, 3]
+
+
+# ---------------------------------------------------------------------- failures, resume, extend
+def test_failed_run_is_recorded_others_go_on_then_resume_retries_only_it(tmp_path, monkeypatch, capsys):
+    spec = write_spec(tmp_path, TINY.format(reps=2))
+    out = tmp_path / "store"
+    failing = CountingSimulate(lambda params, seed: params["switching_cost"] == 2.0 and seed == replication_seed(11, 1))
+    monkeypatch.setattr(model.run, "simulate", failing)
+    assert sweep(spec, out, "--backend", "serial") == 1
+    captured = capsys.readouterr()
+    assert "8 runs: 6 done, 2 failed" in captured.out and "injected failure" in captured.out
+    runs = load_results(out).runs
+    failed = runs[runs.status == "failed"]
+    assert len(failed) == 2 and len(runs) == 8
+    assert failed.error.str.contains("Traceback").all() and failed.error.str.contains("RuntimeError: injected").all()
+    assert (failed.switching_cost == 2.0).all() and (failed.replication == 1).all()
+    assert not any((out / "market" / f"{r}.parquet").exists() for r in failed.run_id)
+    assert len(failing.calls) == 8
+    assert main(["status", str(out)]) == 0
+    assert "done 6  failed 2  pending 0" in capsys.readouterr().out
+
+    # The cause is fixed: the re-run does the two failed runs and nothing else.
+    fixed = CountingSimulate()
+    monkeypatch.setattr(model.run, "simulate", fixed)
+    assert sweep(spec, out, "--backend", "serial") == 0
+    assert len(fixed.calls) == 2 and all(p["switching_cost"] == 2.0 for p, _ in fixed.calls)
+    assert sweep(spec, out, "--backend", "serial") == 0 and len(fixed.calls) == 2  # nothing left to do
+
+    clean = tmp_path / "clean"
+    monkeypatch.setattr(model.run, "simulate", fixed.real)
+    assert sweep(spec, clean, "--backend", "serial") == 0
+    assert_same_tables(out, clean)
+
+
+def test_extend_by_replications_runs_only_new_ones(tmp_path, monkeypatch):
+    out = tmp_path / "store"
+    assert sweep(write_spec(tmp_path, TINY.format(reps=2)), out, "--backend", "serial") == 0
+    counting = CountingSimulate()
+    monkeypatch.setattr(model.run, "simulate", counting)
+    bigger = write_spec(tmp_path, TINY.format(reps=3), "bigger.toml")
+    assert sweep(bigger, out, "--backend", "serial") == 0
+    assert len(counting.calls) == 4 and {s for _, s in counting.calls} == {replication_seed(11, 2)}
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["design"]["runs"] == 12 and len(manifest["sweeps"]) == 2
+    monkeypatch.setattr(model.run, "simulate", counting.real)
+    fresh = tmp_path / "fresh"
+    assert sweep(bigger, fresh, "--backend", "serial") == 0
+    assert_same_tables(out, fresh)
+
+
+def test_extend_lhs_by_samples_keeps_old_points(tmp_path, monkeypatch):
+    lhs = """
+    [experiment]
+    steps = 2
+    seed = 3
+    [parameters]
+    n_customers = 100
+    [sweep]
+    design = "lhs"
+    samples = {n}
+    [sweep.ranges]
+    switching_cost = [0.0, 4.0]
+    review_period = [2, 8]
+    """
+    out = tmp_path / "store"
+    assert sweep(write_spec(tmp_path, lhs.format(n=4)), out, "--backend", "serial") == 0
+    first = load_results(out).runs
+    assert first.review_period.dtype.kind == "i" and first.switching_cost.between(0, 4).all()
+    counting = CountingSimulate()
+    monkeypatch.setattr(model.run, "simulate", counting)
+    assert sweep(write_spec(tmp_path, lhs.format(n=7), "more.toml"), out, "--backend", "serial") == 0
+    assert len(counting.calls) == 3
+    runs = load_results(out).runs
+    assert len(runs) == 7 and set(first.run_id) <= set(runs.run_id)
+
+
+@pytest.mark.parametrize("edit,changed", [
+    (lambda t: t.replace("n_customers = 120", "n_customers = 130"), "parameters.n_customers: 120 -> 130"),
+    (lambda t: t.replace("seed = 11", "seed = 12"), "seed: 11 -> 12"),
+    (lambda t: t.replace("[0.5, 2.0]", "[0.5, 2.5]"), "values.switching_cost: [0.5, 2.0] -> [0.5, 2.5]"),
+    (lambda t: t.replace("replications = 2", "replications = 1"), "replications: 2 -> 1"),
+])
+def test_changed_spec_is_refused_saying_what_changed(tmp_path, capsys, edit, changed):
+    spec = write_spec(tmp_path, TINY.format(reps=2))
+    out = tmp_path / "store"
+    assert sweep(spec, out, "--backend", "serial") == 0
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    capsys.readouterr()
+    edited = write_spec(tmp_path, edit(spec.read_text()), "edited.toml")
+    assert sweep(edited, out, "--backend", "serial") == 2
+    err = capsys.readouterr().err
+    assert changed in err and "differs from the spec in" in err
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+
+
+def test_orphan_part_files_from_a_kill_are_not_results(tmp_path):
+    spec = write_spec(tmp_path, TINY.format(reps=1))
+    out = tmp_path / "store"
+    assert sweep(spec, out, "--backend", "serial") == 0
+    # Simulate a kill after a run's part files were written but before runs.parquet was:
+    # drop the run from the run table and leave a half-written temp file behind.
+    table = pq.read_table(out / "runs.parquet")
+    lost = table.column("run_id")[0].as_py()
+    pq.write_table(table.slice(1), out / "runs.parquet")
+    (out / "market" / ".x.parquet.123.tmp").write_bytes(b"PAR")
+    assert lost not in set(load_results(out).market.run_id)  # not a result until committed
+    assert sweep(spec, out, "--backend", "serial") == 0
+    assert not (out / "market" / ".x.parquet.123.tmp").exists()
+    fresh = tmp_path / "fresh"
+    assert sweep(spec, fresh, "--backend", "serial") == 0
+    assert_same_tables(out, fresh)
+
+
+# ---------------------------------------------------------------------- backends
+def test_serial_and_local_backends_give_identical_tables(tmp_path):
+    spec = write_spec(tmp_path, TINY.format(reps=2))
+    assert sweep(spec, tmp_path / "serial", "--backend", "serial") == 0
+    assert sweep(spec, tmp_path / "local", "--backend", "local", "--workers", "2") == 0
+    assert_same_tables(tmp_path / "serial", tmp_path / "local")
+
+
+def test_progress_bar_on_a_terminal_and_quiet_without(tmp_path):
+    import pty
+
+    spec = write_spec(tmp_path, TINY.format(reps=1))
+    primary, secondary = pty.openpty()
+    try:
+        proc = subprocess.run([CLI, "sweep", str(spec), "--out", str(tmp_path / "a"), "--backend", "serial"],
+                              stderr=secondary, stdout=subprocess.PIPE, timeout=120)
+        os.close(secondary)
+        secondary = None
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(primary, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        if secondary is not None:
+            os.close(secondary)
+        os.close(primary)
+    bar = b"".join(chunks).decode(errors="replace")
+    assert proc.returncode == 0
+    assert "4/4" in bar and "failed=0" in bar, bar
+    quiet = subprocess.run([CLI, "sweep", str(spec), "--out", str(tmp_path / "b"), "--backend", "serial", "--quiet"],
+                           capture_output=True, text=True, timeout=120)
+    assert quiet.returncode == 0 and quiet.stderr == ""
+    assert "4 runs: 4 done, 0 failed" in quiet.stdout
+
+
+# ---------------------------------------------------------------------- SIGKILL
+KILLABLE = """
+[experiment]
+name = "killable"
+steps = 10
+replications = 5
+seed = 5
+[parameters]
+n_customers = 800
+[sweep]
+design = "grid"
+[sweep.values]
+export_control_severity = [0.0, 0.5, 0.9]
+switching_cost = [0.5, 2.0]
+"""
+
+
+def _done_runs(out: Path) -> int:
+    try:
+        return sum(1 for s in pq.read_table(out / "runs.parquet", columns=["status"]).column("status").to_pylist()
+                   if s == "done")
+    except (FileNotFoundError, OSError):
+        return 0
+
+
+def test_sigkill_mid_sweep_then_resume_equals_uninterrupted(tmp_path):
+    spec = write_spec(tmp_path, KILLABLE)
+    total = 30
+    out = tmp_path / "killed"
+    proc = subprocess.Popen([CLI, "sweep", str(spec), "--out", str(out), "--backend", "local", "--workers", "2",
+                             "--quiet"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    family: set[int] = set()
+    try:
+        deadline = time.monotonic() + 120
+        while _done_runs(out) < 3:
+            assert proc.poll() is None, proc.stderr.read().decode()
+            assert time.monotonic() < deadline, "sweep made no progress"
+            family |= {c.pid for c in psutil.Process(proc.pid).children(recursive=True)}
+            time.sleep(0.02)
+        family |= {c.pid for c in psutil.Process(proc.pid).children(recursive=True)}
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+        # The pool's workers and forkserver lose their parent; stop each by its PID.
+        for pid in family:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    assert proc.returncode == -signal.SIGKILL
+    done_at_kill = _done_runs(out)
+    assert 3 <= done_at_kill < total, f"kill came too late to test anything ({done_at_kill}/{total})"
+
+    resumed = subprocess.run([CLI, "sweep", str(spec), "--out", str(out), "--backend", "local", "--workers", "2",
+                              "--quiet"], capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    ran = int(resumed.stdout.split("this sweep ran ")[1].split()[0])
+    assert ran <= total - done_at_kill  # only what was missing
+
+    whole = tmp_path / "whole"
+    assert sweep(spec, whole, "--backend", "serial") == 0
+    assert_same_tables(out, whole)
+    assert not list(out.rglob(".*.tmp"))
