@@ -11,7 +11,7 @@ colours come from ``model/charts.py``. Charts are matplotlib PNGs drawn on the s
 
 Example
 -------
->>> m = PageMarket(**initial_controls())
+>>> m = PageMarket(**{**initial_controls(), "n_customers": "200"})
 >>> m.run_for(2)
 >>> [f.__class__.__name__ for f in (graph_figure(m), shares_figure(m))]
 ['Figure', 'Figure']
@@ -48,8 +48,9 @@ PAGE_CONTROLS = ("scenario", "n_customers",
                  *(n for n in MODEL_PARAMS if SCHEMA[n].group == "policy"))
 FIGSIZE = (5.2, 3.5)  # inches at 100 dpi: about the width of a grid cell, so text is not shrunk
 
+# Reactive values are kept per browser session (per kernel) by Solara.
 build_error = solara.reactive("")  # message of the last failed Reset, shown on the page
-last_model = solara.reactive(None)  # the model a failed Reset keeps
+last_model = solara.reactive(None)  # last model built in this session: the one on the page
 
 
 # ---------------------------------------------------------------------- controls
@@ -366,6 +367,9 @@ def InvestmentChart(model: CloudMarket):
 
 COMPONENTS = [MarketNow, IndustryGraph, SharesChart, ConcentrationChart, InvestmentChart]
 
-model = PageMarket(**initial_controls())
-page = SolaraViz(model, components=COMPONENTS, model_params=model_params(), name="Cloud market")
-page  # noqa: B018
+
+@solara.component
+def Page():
+    """The page: one model per browser session, built from the controls' starting values."""
+    model = solara.use_memo(lambda: PageMarket(**initial_controls()), [])
+    return SolaraViz(model, components=COMPONENTS, model_params=model_params(), name="Cloud market")
