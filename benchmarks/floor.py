@@ -55,6 +55,7 @@ class FloorMarket:
         self.intercepts = model.intercepts.copy()
         self.allowed = {a: model.allowed_vendors(a).copy() for a in (False, True)}
         self.home_cn = [v.home_region == "CN" for v in model.vendors]
+        self.pushing = [name in p.get("cloud_push_vendors", ()) for name in model.vendor_names]
         self.sanctioned = np.array([name in p["sanctioned_vendors"] for name in model.vendor_names])
         # per review phase r: due rows, and their neighbours as (row in due, neighbour id)
         period = p["review_period"]
@@ -166,13 +167,14 @@ class FloorMarket:
             supply = 1.0 - severity if hit else 1.0
             cost_factor = 1.0 + p["export_cost_markup"] * severity if hit else 1.0
             subsidy = p["domestic_subsidy"] if active and self.home_cn[k] else 0.0
+            push = p.get("cloud_push", 0.0) if active and self.pushing[k] else 0.0
             share = v["iaas_share"][k]
             previous_revenue = v["revenue"][k]
             d = float(demand[k])
             revenue = d / 4.0
             cost = p["opex_per_capacity"] * v["capacity"][k] * cost_factor
             own = p["reinvestment_rate"] * revenue
-            investment = own * (1.0 + subsidy)
+            investment = own * (1.0 + subsidy) + push * revenue
             iaas_money, paas_money = share * investment, (1.0 - share) * investment
             v["capacity"][k] = keep * v["capacity"][k] + supply * iaas_money / (p["capex_per_capacity"] * cost_factor)
             intensity = 1.0 / revenue if revenue > 0 else 0.0
