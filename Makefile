@@ -12,6 +12,9 @@ run:
 test:
 	bash scripts/test.sh
 
+bench:
+	.venv/bin/python benchmarks/bench_model.py
+
 # Run the analysis notebooks at their full settings; HTML copies with figures in notebooks/out/.
 notebooks:
 	bash scripts/bootstrap.sh test,viz,dist
