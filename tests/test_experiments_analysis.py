@@ -1,0 +1,170 @@
+"""Analysis of a store: load_results, DuckDB views, summary CIs, paired compare, Sobol' indices."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from experiments import load_results
+from experiments.analysis import AnalysisError, paired_differences, sobol_indices, summarise
+from experiments.cli import main
+from experiments.runner import plan
+from experiments.sampling import sobol_points
+from experiments.spec import parse_spec
+
+GRID = """
+[experiment]
+name = "grid"
+steps = 6
+replications = 4
+seed = 21
+[parameters]
+n_customers = 250
+[sweep]
+design = "grid"
+[sweep.values]
+export_control_severity = [0.0, 0.9]
+switching_cost = [0.5, 2.0]
+"""
+
+SOBOL = """
+[experiment]
+name = "sobol"
+steps = 6
+replications = 1
+seed = 4
+collect = "end"
+[parameters]
+n_customers = 150
+learning_rule = "roth-erev"
+[sweep]
+design = "sobol"
+samples = {samples}
+[sweep.ranges]
+export_control_severity = [0.0, 1.0]
+imitation_rate = [0.0, 1.0]
+switching_cost = [0.0, 4.0]
+"""
+
+
+def _sweep(tmp_path: Path, text: str, name: str) -> Path:
+    spec = tmp_path / f"{name}.toml"
+    spec.write_text(textwrap.dedent(text))
+    out = tmp_path / name
+    assert main(["sweep", str(spec), "--out", str(out), "--backend", "serial", "--quiet"]) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def grid_store(tmp_path_factory) -> Path:
+    return _sweep(tmp_path_factory.mktemp("grid"), GRID, "grid")
+
+
+def test_load_results_tables_and_sql_views(grid_store):
+    r = load_results(grid_store)
+    assert len(r.runs) == 16 and r.swept == ["export_control_severity", "switching_cost"]
+    assert len(r.market) == 16 * 7 and len(r.vendors) == 16 * 7 * 6
+    assert list(r.market.columns[:2]) == ["run_id", "step"]
+    n = r.sql("SELECT count(DISTINCT run_id) AS n FROM vendors").n.iloc[0]
+    assert n == 16
+    joined = r.sql("SELECT r.export_control_severity, avg(v.spend_share) AS s FROM vendors v "
+                   "JOIN runs r USING (run_id) WHERE v.vendor = 'huawei' AND v.step = 6 "
+                   "GROUP BY 1 ORDER BY 1")
+    assert joined.export_control_severity.tolist() == [0.0, 0.9]
+    with pytest.raises(Exception, match="not an experiment store"):
+        load_results(grid_store / "market")
+
+
+def test_summary_means_and_t_intervals_match_a_direct_computation(grid_store):
+    r = load_results(grid_store)
+    table = summarise(r)
+    assert len(table) == 4 * 6 and (table.runs == 4).all()
+    finals = r.vendors[r.vendors.step == 6].merge(r.runs, on="run_id")
+    row = table[(table.vendor == "huawei") & (table.export_control_severity == 0.9) & (table.switching_cost == 0.5)].iloc[0]
+    x = finals[(finals.vendor == "huawei") & (finals.export_control_severity == 0.9)
+               & (finals.switching_cost == 0.5)].spend_share.to_numpy()
+    half = stats.t.ppf(0.975, len(x) - 1) * x.std(ddof=1) / np.sqrt(len(x))
+    assert row["mean"] == pytest.approx(x.mean()) and row.ci_low == pytest.approx(x.mean() - half)
+    # Shares at each design point sum to one across vendors.
+    assert table.groupby("point")["mean"].sum().to_numpy() == pytest.approx(1.0)
+
+
+def test_summary_command_prints_a_row_per_design_point(grid_store, capsys):
+    assert main(["summary", str(grid_store)]) == 0
+    out = capsys.readouterr().out
+    assert "huawei" in out and "95% CI" in out
+    assert len([line for line in out.splitlines() if line.strip().startswith(("0 ", "0.9 "))]) == 4
+
+
+def test_compare_pairs_by_replication_and_bootstraps_the_difference(grid_store, capsys):
+    r = load_results(grid_store)
+    table = paired_differences(r, "share:huawei", by="export_control_severity")
+    assert len(table) == 1 and table.pairs.iloc[0] == 8  # 4 replications x 2 switching costs
+    finals = r.vendors[(r.vendors.step == 6) & (r.vendors.vendor == "huawei")].merge(r.runs, on="run_id")
+    wide = finals.pivot_table(index=["replication", "switching_cost"], columns="export_control_severity",
+                              values="share")
+    diff = (wide[0.9] - wide[0.0]).to_numpy()
+    assert table.difference.iloc[0] == pytest.approx(diff.mean())
+    assert table.ci_low.iloc[0] <= diff.mean() <= table.ci_high.iloc[0]
+    # Severe export controls lower Huawei's customer share in every pair.
+    assert (diff < 0).all() and table.ci_high.iloc[0] < 0
+    assert main(["compare", str(grid_store), "--metric", "share:huawei", "--by", "switching_cost",
+                 "--baseline", "2.0"]) == 0
+    out = capsys.readouterr().out
+    assert "vs switching_cost = 2" in out and "0.5" in out
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--metric", "share:nobody", "--by", "switching_cost"], "no vendor 'nobody'"),
+    (["--metric", "shares:huawei", "--by", "switching_cost"], "vendor column must be one of"),
+    (["--metric", "share:huawei", "--by", "peer_weight"], "--by = 'peer_weight': not a swept parameter"),
+    (["--metric", "share:huawei", "--by", "switching_cost", "--baseline", "9"], "--baseline = 9.0: not a value"),
+])
+def test_compare_bad_input_exits_2(grid_store, capsys, args, message):
+    assert main(["compare", str(grid_store), *args]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_sobol_design_extends_and_indices_find_the_inert_parameter(tmp_path, capsys):
+    # Doubling samples keeps the first design rows, so a Sobol' store extends.
+    small = plan(parse_spec(SOBOL.format(samples=8)))
+    big = plan(parse_spec(SOBOL.format(samples=16)))
+    assert [t.run_id for t in small] == [t.run_id for t in big[:len(small)]]
+    kinds = {"a": "float", "b": "int"}
+    pts = sobol_points({"a": (0.0, 1.0), "b": (1, 9)}, kinds, samples=8, seed=1)
+    assert len(pts) == 8 * 4 and all(isinstance(p["b"], int) and 1 <= p["b"] <= 9 for p in pts)
+
+    out = _sweep(tmp_path, SOBOL.format(samples=32), "sobol")
+    indices = sobol_indices(load_results(out), "spend_share:huawei").set_index("parameter")
+    # imitation_rate is read only by the "imitate" rule: with Roth-Erev it cannot matter.
+    assert indices.loc["imitation_rate", "ST"] == pytest.approx(0.0, abs=1e-9)
+    assert indices.loc["imitation_rate", "S1"] == pytest.approx(0.0, abs=1e-9)
+    assert indices.loc["export_control_severity", "ST"] > 0.3
+    assert (indices.ST_ci_low <= indices.ST).all() and (indices.ST <= indices.ST_ci_high).all()
+    assert main(["sensitivity", str(out), "--metric", "spend_share:huawei"]) == 0
+    assert "export_control_severity" in capsys.readouterr().out
+
+
+def test_sensitivity_needs_a_sobol_store(grid_store, capsys):
+    assert main(["sensitivity", str(grid_store)]) == 2
+    assert "sensitivity needs design = \"sobol\"" in capsys.readouterr().err
+
+
+def test_status_of_a_missing_store_exits_2(tmp_path, capsys):
+    assert main(["status", str(tmp_path / "nothing")]) == 2
+    assert "not an experiment store" in capsys.readouterr().err
+
+
+def test_store_is_readable_without_our_code(grid_store):
+    import duckdb
+
+    con = duckdb.connect()
+    n = con.execute(f"SELECT count(*) FROM read_parquet('{grid_store}/vendors/*.parquet')").fetchone()[0]
+    assert n == 16 * 7 * 6
+    runs = pd.read_parquet(grid_store / "runs.parquet")
+    assert set(runs.status) == {"done"} and runs.run_id.is_unique
