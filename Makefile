@@ -6,8 +6,9 @@ setup:
 
 run:
 	bash scripts/bootstrap.sh dist
-	.venv/bin/cloudmarket run --scenario china-2020 --steps 22 --seed 7 \
-	    --out runs/china-2020.parquet --plot runs/china-2020.png
+	.venv/bin/cloudmarket sweep experiments/specs/quick.toml --out results/quick
+	.venv/bin/cloudmarket summary results/quick
+	.venv/bin/cloudmarket plot results/quick --vendor huawei --out results/quick/huawei_share.png
 
 test:
 	bash scripts/test.sh

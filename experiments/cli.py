@@ -95,6 +95,13 @@ def _add_experiment_commands(sub) -> None:
                              help="COLUMN:VENDOR or a market column (default spend_share:huawei)")
     sensitivity.set_defaults(handler=cmd_sensitivity)
 
+    plot = sub.add_parser("plot", help="draw a vendor's share over time at every design point (PNG)")
+    plot.add_argument("dir", metavar="DIR")
+    plot.add_argument("--vendor", default="huawei", help="vendor to draw (default huawei)")
+    plot.add_argument("--column", default="spend_share", help="vendor column (default spend_share)")
+    plot.add_argument("--out", required=True, metavar="FILE.png", help="where to write the chart")
+    plot.set_defaults(handler=cmd_plot)
+
 
 def main(argv: list[str] | None = None) -> int:
     from experiments.analysis import AnalysisError
@@ -359,6 +366,20 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
     for _, r in table.iterrows():
         print(f"{r.parameter:>26} {r.S1:>10.3f} {f'[{r.S1_ci_low:.3f}, {r.S1_ci_high:.3f}]':>18} "
               f"{r.ST:>10.3f} {f'[{r.ST_ci_low:.3f}, {r.ST_ci_high:.3f}]':>18}")
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from experiments.analysis import VENDOR_COLUMNS, load_results
+    from experiments.plots import plot_vendor_share
+
+    out = _check_suffix("--out", args.out, ".png")
+    if args.column not in VENDOR_COLUMNS:
+        raise UsageError(f"--column = {args.column!r}: must be one of {', '.join(VENDOR_COLUMNS)}")
+    fig = plot_vendor_share(load_results(args.dir), args.vendor, args.column)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(out, lambda p: fig.savefig(p, dpi=110, format="png"))
+    print(f"wrote {out}")
     return 0
 
 
