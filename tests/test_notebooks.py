@@ -39,7 +39,7 @@ SMALL: dict[str, dict] = {
     "01_single_run": {"N_CUSTOMERS": 400, "STEPS": 8, "GRAPH_SAMPLE": 120},
     "02_policy_sweep": {"N_CUSTOMERS": 300, "STEPS": 6, "REPLICATIONS": 3,
                         "SEVERITIES": [0.0, 0.5, 1.0], "SWITCHING_COSTS": [1.0, 3.0], "WORKERS": 2},
-    "03_sensitivity": {"N_CUSTOMERS": 200, "STEPS": 6, "SAMPLES": 16, "WORKERS": 2},
+    "03_sensitivity": {"N_CUSTOMERS": 200, "STEPS": 6, "SAMPLES": 16, "REPLICATIONS": 1, "WORKERS": 2},
 }
 
 
