@@ -17,8 +17,10 @@ bench:
 	.venv/bin/python benchmarks/bench_model.py
 
 # Run the analysis notebooks at their full settings; HTML copies with figures in notebooks/out/.
+# Their experiment stores live there too: start afresh so a changed model never mixes in.
 notebooks:
 	bash scripts/bootstrap.sh test,viz,dist
+	rm -rf notebooks/out
 	.venv/bin/python tests/test_notebooks.py --html notebooks/out
 
 clean:

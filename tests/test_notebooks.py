@@ -121,9 +121,7 @@ def kernels_dir(tmp_path_factory) -> Path:
 
 
 def test_notebooks_are_present():
-    assert NOTEBOOKS, "no notebooks found"
-    missing = {p.stem for p in NOTEBOOKS} - set(SMALL)
-    assert not missing, f"add small test settings to SMALL for {missing}"
+    assert {p.stem for p in NOTEBOOKS} == set(SMALL), "every notebook needs small settings in SMALL, and only those"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
