@@ -46,6 +46,15 @@ MAX_SLIDER_STOPS = 1000  # wider numeric ranges get a text box instead of a slid
 SCENARIO_KEY = "scenario_name"  # SolaraViz's Reset passes Mesa's own Scenario as `scenario`
 PAGE_CONTROLS = ("scenario", "n_customers",
                  *(n for n in MODEL_PARAMS if SCHEMA[n].group == "policy"))
+# Vuetify shows a slider's value only while it is dragged: keep it visible, as small text
+# under the slider's knob instead of a bubble that would cover the control above
+SLIDER_VALUES_CSS = """
+.v-slider__thumb-label-container { display: block !important; }
+.v-application .v-slider__thumb-label.primary { transform: translateX(-50%) !important; top: 9px !important;
+  bottom: auto !important; height: auto !important; width: auto !important; min-width: 32px;
+  background-color: transparent !important; color: #222 !important; font-size: 11px; line-height: 1.2; }
+.v-application .v-slider__thumb-label > * { transform: none !important; }
+"""
 FIGSIZE = (5.2, 3.5)  # inches at 100 dpi: about the width of a grid cell, so text is not shrunk
 
 # Reactive values are kept per browser session (per kernel) by Solara.
@@ -222,7 +231,7 @@ def graph_figure(model: CloudMarket) -> Figure:
     for j, name in enumerate(model.industry_names):
         a = 2 * np.pi * j / k
         ax.text(1.55 * np.cos(a), 1.55 * np.sin(a), name.split(",")[0].split()[0],
-                ha="center", va="center", fontsize=7, color="#444444")
+                ha="center", va="center", fontsize=8, color="#444444")
     n = model.n_customers
     shown = f"all {n:,} customers" if len(nodes) == n else f"seeded sample of {len(nodes):,} of {n:,} customers"
     ax.set_title(f"Industry graph, {model.period}: {shown}\ncolour = provider, size = spend, clusters = industries",
@@ -372,4 +381,5 @@ COMPONENTS = [MarketNow, IndustryGraph, SharesChart, ConcentrationChart, Investm
 def Page():
     """The page: one model per browser session, built from the controls' starting values."""
     model = solara.use_memo(lambda: PageMarket(**initial_controls()), [])
-    return SolaraViz(model, components=COMPONENTS, model_params=model_params(), name="Cloud market")
+    solara.Style(SLIDER_VALUES_CSS)
+    SolaraViz(model, components=COMPONENTS, model_params=model_params(), name="Cloud market")
