@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from experiments.store import MANIFEST, RUNS, Store, StoreError
+from experiments.store import MANIFEST, Store, StoreError
 
 MARKET_COLUMNS = ("hhi", "cr3", "churn", "instability", "within_industry_hhi", "count_hhi")
 VENDOR_COLUMNS = ("share", "spend_share", "iaas_investment_share", "capacity", "demand", "congestion",
@@ -90,11 +90,10 @@ class Results:
         import duckdb
 
         con = duckdb.connect()
-        runs = _quote(self.root / RUNS)
-        if (self.root / RUNS).exists():
-            con.execute(f"CREATE VIEW runs AS SELECT * FROM read_parquet({runs})")
-        else:
-            con.execute("CREATE VIEW runs AS SELECT NULL::VARCHAR AS run_id, NULL::VARCHAR AS status WHERE false")
+        # The run table comes through Store (runs.parquet plus the journal of a sweep that
+        # is running or was killed); the big tables are read from their files by DuckDB.
+        con.register("runs_arrow", self._runs_arrow)
+        con.execute("CREATE VIEW runs AS SELECT * FROM runs_arrow")
         for table in ("market", "vendors"):
             files = sorted((self.root / table).glob("*.parquet"))
             if files:
@@ -111,9 +110,13 @@ class Results:
         return self._db.execute(query).df()
 
     @cached_property
+    def _runs_arrow(self):
+        return Store(self.root).read_runs_arrow()
+
+    @cached_property
     def runs(self) -> pd.DataFrame:
         """One row per run: run_id, swept parameters, point, replication, seed, status, error, wall_s."""
-        return Store(self.root).read_runs()
+        return self._runs_arrow.to_pandas()
 
     @cached_property
     def market(self) -> pd.DataFrame:

@@ -43,6 +43,7 @@ from experiments.spec import MISSING, Spec, SpecError, canonical_json, origin_of
 from experiments.store import Store, StoreError
 
 BACKENDS = ("serial", "local", "dask")
+FLUSH_SECONDS = 1.0  # how often runs.parquet is rewritten during a sweep (the journal is per run)
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -300,23 +301,30 @@ def sweep(spec: Spec, out: str | Path, backend: str = "local", workers: int | No
         todo = [t for t in tasks if t.run_id not in done]
         failed_now: list[tuple[str, str]] = []
         progress = _progress(len(tasks), len(done), spec.name, quiet)
+        last_flush = time.monotonic()
         try:
             for batch in _BACKENDS[backend](todo, workers, scheduler):
+                records = []
                 for task, result in batch:
                     if result.status == "done":
                         store.write_part("market", task.run_id, result.market)
                         store.write_part("vendors", task.run_id, result.vendors)
                     else:
                         failed_now.append((task.run_id, result.error))
-                    rows[task.run_id] = {"run_id": task.run_id, **task.swept, "point": task.point,
-                                         "replication": task.replication, "seed": task.seed,
-                                         "status": result.status, "error": result.error, "wall_s": result.wall_s}
-                # The run table is the commit record: rewritten after the part files.
-                store.write_runs(rows.values(), spec.swept)
+                    records.append({"run_id": task.run_id, **task.swept, "point": task.point,
+                                    "replication": task.replication, "seed": task.seed,
+                                    "status": result.status, "error": result.error, "wall_s": result.wall_s})
+                # The run record is the commit: written after the part files it vouches for.
+                store.append_journal(records)
+                rows.update((r["run_id"], r) for r in records)
+                if time.monotonic() - last_flush > FLUSH_SECONDS:
+                    store.write_runs(rows.values(), spec.swept)
+                    last_flush = time.monotonic()
                 progress.update(len(batch))
                 progress.set_postfix(failed=len(failed_now), refresh=False)
         finally:
             progress.close()
+            store.write_runs(rows.values(), spec.swept)
         manifest["sweeps"][-1]["finished_at"] = _now()
         manifest["updated_at"] = manifest["sweeps"][-1]["finished_at"]
         manifest["sweeps"][-1]["ran"] = len(todo)

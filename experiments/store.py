@@ -5,14 +5,21 @@ Layout of a store directory (readable by DuckDB or pandas without this package):
     manifest.json         spec, its hash, software versions, git commit, times
     runs.parquet          one row per run: run_id, swept parameters, replication, seed,
                           status (done | failed), error, wall_s
+    runs.journal          (only while a sweep runs or after a kill) JSON lines of runs
+                          finished since runs.parquet was last rewritten
     market/<run_id>.parquet    run_id, step, period, hhi, cr3, churn, ...
     vendors/<run_id>.parquet   run_id, step, period, vendor, share, spend_share, ...
 
 Every file is written to a hidden temporary name and renamed into place (``os.replace``
 is atomic), so a reader, or a resume after SIGKILL, never sees half a file. A run counts
-as done only once ``runs.parquet`` says so: its part files are written first, then the
-run table is rewritten. Part files of runs the table does not list as done (a kill
-between the two writes) are removed by :meth:`Store.clean` before runs resume.
+as done only once the run record says so: its part files are written first, then a line
+is appended to ``runs.journal``; about once a second, and at the end of a sweep,
+``runs.parquet`` is rewritten with every row and the journal removed. Appending a line
+costs the same at run 10 and run 100,000, where rewriting the table after every run
+would not. Readers of this package see both (:meth:`Store.read_run_rows`); a reader
+without it sees runs.parquet, complete once the sweep has ended. Part files of runs the
+record does not list as done (a kill between the two writes) are removed by
+:meth:`Store.clean` before runs resume.
 
 Example
 -------
@@ -39,6 +46,7 @@ import pyarrow.parquet as pq
 
 MANIFEST = "manifest.json"
 RUNS = "runs.parquet"
+JOURNAL = "runs.journal"
 TABLES = ("market", "vendors")
 RUN_COLUMNS = ("run_id", "point", "replication", "seed", "status", "error", "wall_s")
 LOCK = ".lock"
@@ -85,16 +93,34 @@ class Store:
             raise StoreError(f"{self.root}: no {MANIFEST}; not an experiment store") from None
 
     def read_runs(self) -> pd.DataFrame:
-        """The run table (empty, with the fixed columns, before the first run ends)."""
-        path = self.root / RUNS
-        if not path.exists():
-            return pd.DataFrame({c: pd.Series(dtype=object) for c in RUN_COLUMNS})
-        return pq.read_table(path).to_pandas()
+        """The run table with journal rows applied (empty, with its columns, before any run ends)."""
+        return self.read_runs_arrow().to_pandas()
+
+    def read_runs_arrow(self) -> pa.Table:
+        """The run table with journal rows applied, as an Arrow table."""
+        swept = self.read_manifest()["design"]["swept"] if self.exists() else []
+        return runs_table(self.read_run_rows(), swept)
 
     def read_run_rows(self) -> list[dict[str, Any]]:
-        """The run table as plain dicts (None stays None, lists stay lists)."""
+        """Run records as plain dicts, runs.parquet updated by the journal (later rows win)."""
         path = self.root / RUNS
-        return pq.read_table(path).to_pylist() if path.exists() else []
+        rows = {r["run_id"]: r for r in pq.read_table(path).to_pylist()} if path.exists() else {}
+        for row in self._journal_rows():
+            rows[row["run_id"]] = row
+        return list(rows.values())
+
+    def _journal_rows(self) -> list[dict[str, Any]]:
+        try:
+            lines = (self.root / JOURNAL).read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:
+            return []
+        rows = []
+        for line in lines:
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue  # a line cut short by a kill: that run is redone
+        return rows
 
     def part_path(self, table: str, run_id: str) -> Path:
         """Where one run's rows of ``table`` ("market" or "vendors") live."""
@@ -131,12 +157,18 @@ class Store:
         arrow = arrow.add_column(0, "run_id", pa.array([run_id] * len(frame), type=pa.string()))
         atomic_write(self.part_path(table, run_id), lambda p: pq.write_table(arrow, p))
 
+    def append_journal(self, rows: Iterable[dict[str, Any]]) -> None:
+        """Record finished runs by appending JSON lines to runs.journal (cheap, O(1) per run)."""
+        text = "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in rows)
+        with open(self.root / JOURNAL, "a", encoding="utf-8") as fh:
+            fh.write(text)
+
     def write_runs(self, rows: Iterable[dict[str, Any]], swept: Iterable[str]) -> None:
-        """Rewrite runs.parquet from ``rows`` (one dict per run), sorted by run_id, atomically."""
-        columns = ["run_id", *swept, *RUN_COLUMNS[1:]]
-        ordered = sorted(rows, key=lambda r: r["run_id"])
-        table = pa.table({c: pa.array([r.get(c) for r in ordered], type=_RUN_TYPES.get(c)) for c in columns})
+        """Rewrite runs.parquet from every row, atomically, then drop the journal it includes."""
+        table = runs_table(rows, swept)
         atomic_write(self.root / RUNS, lambda p: pq.write_table(table, p))
+        # Killed here, the journal repeats rows runs.parquet already has: replay is idempotent.
+        (self.root / JOURNAL).unlink(missing_ok=True)
 
     def clean(self, done: set[str]) -> int:
         """Remove temp files and part files of runs not recorded as done; return how many."""
@@ -153,6 +185,15 @@ class Store:
                     path.unlink(missing_ok=True)
                     removed += 1
         return removed
+
+
+def runs_table(rows: Iterable[dict[str, Any]], swept: Iterable[str]) -> pa.Table:
+    """Arrow table of run records, sorted by run_id, columns in the store's order."""
+    columns = ["run_id", *swept, *RUN_COLUMNS[1:]]
+    ordered = sorted(rows, key=lambda r: r["run_id"])
+    # A swept column with no rows yet has no values to infer a type from: use null.
+    return pa.table({c: pa.array([r.get(c) for r in ordered], type=_RUN_TYPES.get(c, pa.null() if not ordered else None))
+                     for c in columns})
 
 
 _RUN_TYPES = {"run_id": pa.string(), "point": pa.int64(), "replication": pa.int64(), "seed": pa.int64(),

