@@ -129,3 +129,9 @@ def test_page_renders_steps_resets_and_survives_a_bad_value():
     assert not rc.find(v.Alert).widgets
     assert any("150 customers" in str(w.children) for w in rc.find(v.Html).widgets)
     rc.close()
+
+
+def test_docstring_examples():
+    import doctest
+
+    assert doctest.testmod(app, optionflags=doctest.ELLIPSIS).failed == 0
