@@ -182,7 +182,11 @@ def _dask(tasks: Iterable[RunTask], workers: int, scheduler: str | None) -> Iter
                                dashboard_address=None, host="127.0.0.1")
         client = Client(cluster)
     else:
-        client = Client(scheduler, timeout=30)
+        try:
+            client = Client(scheduler, timeout=30)
+        except (OSError, TimeoutError) as err:
+            raise StoreError(f"--scheduler = {scheduler!r}: cannot reach a Dask scheduler there ({err}); "
+                             "finished runs are kept, run again when it is up") from None
     try:
         cores = max(1, sum(client.nthreads().values()))
         pending = iter(tasks)
@@ -293,6 +297,13 @@ def sweep(spec: Spec, out: str | Path, backend: str = "local", workers: int | No
         rows = {r["run_id"]: r for r in store.read_run_rows()}
         planned = {t.run_id for t in tasks}
         done = {rid for rid, r in rows.items() if r["status"] == "done" and rid in planned}
+        strangers = [rid for rid in rows if rid not in planned]
+        if strangers:
+            # Same spec, other run ids: the model's parameter defaults or schema changed
+            # since these runs were made, so old and new runs would not be comparable.
+            raise SpecChangedError(spec.source, f"does not reproduce the runs in {store.root}", MISSING,
+                                   f"{len(strangers)} stored runs have parameters this spec no longer gives "
+                                   "(model/params.py defaults changed?); use a new --out directory")
         store.clean(done)
         started = _now()
         manifest["sweeps"].append({"started_at": started, "backend": backend, "workers": workers,

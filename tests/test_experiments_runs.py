@@ -368,3 +368,18 @@ def test_runs_in_the_journal_count_as_done_after_a_kill(tmp_path, monkeypatch):
     assert sweep(spec, out, "--backend", "serial") == 0
     assert counting.calls == [] and not (out / "runs.journal").exists()
     assert len(pq.read_table(out / "runs.parquet")) == 8
+
+
+def test_store_made_under_other_parameter_defaults_is_refused(tmp_path, monkeypatch, capsys):
+    from model.params import SCHEMA, Param
+
+    spec = write_spec(tmp_path, TINY.format(reps=1))
+    out = tmp_path / "store"
+    assert sweep(spec, out, "--backend", "serial") == 0
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    old = SCHEMA["peer_weight"]
+    monkeypatch.setitem(SCHEMA, "peer_weight", Param(**{**old.__dict__, "default": 1.5}))
+    capsys.readouterr()
+    assert sweep(spec, out, "--backend", "serial") == 2
+    assert "4 stored runs have parameters this spec no longer gives" in capsys.readouterr().err
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
