@@ -36,7 +36,7 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 from mesa.visualization import Slider, SolaraViz  # noqa: E402
 
 from model import CloudMarket, ParameterError, resolve  # noqa: E402
-from model.charts import vendor_colour  # noqa: E402
+from model.charts import CHURN_COLOUR, LABEL_COLOUR, LINK_COLOUR, MARKET_COLOUR, vendor_colour  # noqa: E402
 from model.params import MODEL_PARAMS, SCHEMA, parse_assignment  # noqa: E402
 
 DEFAULT_SEED = 0  # as `cloudmarket run`
@@ -52,9 +52,9 @@ SLIDER_VALUES_CSS = """
 .v-slider__thumb-label-container { display: block !important; }
 .v-application .v-slider__thumb-label.primary { transform: translateX(-50%) !important; top: 9px !important;
   bottom: auto !important; height: auto !important; width: auto !important; min-width: 32px;
-  background-color: transparent !important; color: #222 !important; font-size: 11px; line-height: 1.2; }
+  background-color: transparent !important; color: LABEL !important; font-size: 11px; line-height: 1.2; }
 .v-application .v-slider__thumb-label > * { transform: none !important; }
-"""
+""".replace("LABEL", LABEL_COLOUR)
 FIGSIZE = (5.2, 3.5)  # inches at 100 dpi: about the width of a grid cell, so text is not shrunk
 
 # Reactive values are kept per browser session (per kernel) by Solara.
@@ -127,6 +127,8 @@ def parse_value(name: str, value: Any) -> Any:
     if not isinstance(value, str):
         return value
     text = value.strip()
+    if SCHEMA[name].kind == "str":
+        return text
     if SCHEMA[name].kind == "list" and not text.startswith("["):
         return [v.strip() for v in text.split(",") if v.strip()]
     return parse_assignment(f"{name}={text}")[1] if text else text
@@ -224,14 +226,14 @@ def graph_figure(model: CloudMarket) -> Figure:
     colours = [vendor_colour(names[model.provider[i]]) for i in nodes]
     spend = model.spend[nodes]
     sizes = 8 + 120 * np.sqrt(spend / model.spend.max())
-    nx.draw_networkx_edges(graph, pos, ax=ax, edge_color="#b0b0b0", alpha=0.35, width=0.5)
+    nx.draw_networkx_edges(graph, pos, ax=ax, edge_color=LINK_COLOUR, alpha=0.35, width=0.5)
     nx.draw_networkx_nodes(graph, pos, ax=ax, node_color=colours, node_size=sizes,
                            edgecolors="white", linewidths=0.3)
     k = len(model.industry_names)
     for j, name in enumerate(model.industry_names):
         a = 2 * np.pi * j / k
         ax.text(1.55 * np.cos(a), 1.55 * np.sin(a), name.split(",")[0].split()[0],
-                ha="center", va="center", fontsize=8, color="#444444")
+                ha="center", va="center", fontsize=8, color=LABEL_COLOUR)
     n = model.n_customers
     shown = f"all {n:,} customers" if len(nodes) == n else f"seeded sample of {len(nodes):,} of {n:,} customers"
     ax.set_title(f"Industry graph, {model.period}: {shown}\ncolour = provider, size = spend, clusters = industries",
@@ -285,10 +287,10 @@ def concentration_figure(model: CloudMarket) -> Figure:
     market = model.market_frame()
     fig = Figure(figsize=FIGSIZE)
     ax_hhi, ax_churn = fig.subplots(2, 1, sharex=True)
-    ax_hhi.plot(market.step, market.hhi, color="black", lw=2, marker="o", ms=3)
+    ax_hhi.plot(market.step, market.hhi, color=MARKET_COLOUR, lw=2, marker="o", ms=3)
     ax_hhi.set_ylabel("HHI (0-10,000)", fontsize=9)
     ax_hhi.set_title("Concentration (HHI by spend) and churn", fontsize=10)
-    ax_churn.plot(market.step, 100 * market.churn, color="#555555", lw=2, marker="o", ms=3)
+    ax_churn.plot(market.step, 100 * market.churn, color=CHURN_COLOUR, lw=2, marker="o", ms=3)
     ax_churn.set_ylabel("churn (% switching)", fontsize=9)
     # a floor on the visible range, so that sampling noise does not look like a trend
     mid = (market.hhi.max() + market.hhi.min()) / 2

@@ -70,3 +70,10 @@ def plot_shares(vendors: pd.DataFrame, market: pd.DataFrame | None = None, title
         ax.set_xlabel("quarter (step 0 = 2020Q3)")
     fig.tight_layout()
     return fig
+
+
+# Ink for what is not a vendor, so that every picture takes all its colours from here.
+MARKET_COLOUR = "black"  # market-wide series such as HHI (as in plot_shares)
+CHURN_COLOUR = "#555555"  # churn, the share of customers switching
+LINK_COLOUR = "#b0b0b0"  # links of the industry graph
+LABEL_COLOUR = "#444444"  # annotations such as industry names
