@@ -232,7 +232,8 @@ def graph_figure(model: CloudMarket) -> Figure:
     k = len(model.industry_names)
     for j, name in enumerate(model.industry_names):
         a = 2 * np.pi * j / k
-        ax.text(1.55 * np.cos(a), 1.55 * np.sin(a), name.split(",")[0].split()[0],
+        r = 1.55 + 0.2 * (j % 2)  # alternate radii: neighbouring names do not overlap
+        ax.text(r * np.cos(a), r * np.sin(a), name.split(",")[0].split()[0],
                 ha="center", va="center", fontsize=8, color=LABEL_COLOUR)
     n = model.n_customers
     shown = f"all {n:,} customers" if len(nodes) == n else f"seeded sample of {len(nodes):,} of {n:,} customers"
@@ -240,8 +241,8 @@ def graph_figure(model: CloudMarket) -> Figure:
                  fontsize=10)
     ax.legend(handles=[Line2D([], [], marker="o", ls="", color=vendor_colour(v), label=v) for v in names],
               fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0), title="provider", frameon=False)
-    ax.set_xlim(-1.9, 1.9)
-    ax.set_ylim(-1.7, 1.7)
+    ax.set_xlim(-2.05, 2.05)
+    ax.set_ylim(-1.9, 1.9)
     ax.set_aspect("equal")
     ax.axis("off")
     fig.tight_layout()
