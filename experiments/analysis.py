@@ -169,7 +169,7 @@ def mean_ci(values: np.ndarray, level: float = 0.95) -> tuple[float, float, floa
     if len(values) < 2:
         return mean, float("nan"), float("nan")
     half = stats.t.ppf(0.5 + level / 2, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
-    return mean, mean - half, mean + half
+    return mean, float(mean - half), float(mean + half)
 
 
 def bootstrap_ci(values: np.ndarray, n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> tuple[float, float]:
