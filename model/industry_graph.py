@@ -41,7 +41,10 @@ def _use_table() -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
         return 0.0 if x.strip() in ("---", "") else float(x)
 
     flows = np.array([[num(x) for x in r[1:1 + N_INDUSTRIES]] for r in rows[1:1 + N_INDUSTRIES]])
-    output = np.array([num(r[-1]) for r in rows[1:1 + N_INDUSTRIES]])  # total use of products
+    # Industry size: gross output of each using industry (columns), not the commodity rows'
+    # total use, which is near zero for margin industries such as retail trade.
+    output_row = next(r for r in rows if r[0].startswith("Total industry output"))
+    output = np.array([num(x) for x in output_row[1:1 + N_INDUSTRIES]])
     return names, flows, output
 
 
@@ -55,7 +58,12 @@ def industry_names() -> tuple[str, ...]:
 
 
 def industry_weights() -> np.ndarray:
-    """Share of customers in each industry: proportional to its total use of products."""
+    """Share of customers in each industry: proportional to its gross output (BEA 2021).
+
+    >>> w = industry_weights()
+    >>> round(float(w.sum()), 6), bool(w.min() > 0.01)
+    (1.0, True)
+    """
     output = np.clip(_use_table()[2], 0, None)
     return output / output.sum()
 
