@@ -168,3 +168,11 @@ def test_store_is_readable_without_our_code(grid_store):
     assert n == 16 * 7 * 6
     runs = pd.read_parquet(grid_store / "runs.parquet")
     assert set(runs.status) == {"done"} and runs.run_id.is_unique
+
+
+def test_plot_command_writes_a_png_and_rejects_unknown_vendor(grid_store, tmp_path, capsys, artifacts_dir):
+    png = artifacts_dir / "experiments_huawei_share.png"
+    assert main(["plot", str(grid_store), "--vendor", "huawei", "--out", str(png)]) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+    assert main(["plot", str(grid_store), "--vendor", "nobody", "--out", str(tmp_path / "x.png")]) == 2
+    assert "no such vendor" in capsys.readouterr().err and not (tmp_path / "x.png").exists()
