@@ -95,6 +95,17 @@ def _add_experiment_commands(sub) -> None:
                              help="COLUMN:VENDOR or a market column (default spend_share:huawei)")
     sensitivity.set_defaults(handler=cmd_sensitivity)
 
+    calibrate = sub.add_parser("calibrate", help="fit behavioural parameters to observed shares "
+                               "(experiments/calibration.py; stages are resumable stores)")
+    calibrate.add_argument("spec", metavar="SPEC.toml", help="calibration spec, e.g. experiments/specs/calibrate_china.toml")
+    calibrate.add_argument("--out", required=True, metavar="DIR", help="output directory (one store per stage)")
+    calibrate.add_argument("--holdout", metavar="K", help="keep the last K observed quarters out of the objective")
+    calibrate.add_argument("--backend", choices=BACKEND_NAMES)
+    calibrate.add_argument("--workers", metavar="N")
+    calibrate.add_argument("--scheduler", metavar="tcp://HOST:PORT")
+    calibrate.add_argument("--quiet", action="store_true", help="no progress bars")
+    calibrate.set_defaults(handler=cmd_calibrate)
+
     plot = sub.add_parser("plot", help="draw a vendor's share over time at every design point (PNG)")
     plot.add_argument("dir", metavar="DIR")
     plot.add_argument("--vendor", default="huawei", help="vendor to draw (default huawei)")
@@ -240,19 +251,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from experiments.runner import sweep
     from experiments.spec import load_spec
 
-    backend = args.backend or ("dask" if args.scheduler else "local")
-    if args.scheduler and backend != "dask":
-        raise UsageError(f"--scheduler = {args.scheduler!r}: only used with --backend dask (got {backend})")
-    if args.scheduler and not args.scheduler.startswith(("tcp://", "tls://", "inproc://", "ucx://")):
-        raise UsageError(f"--scheduler = {args.scheduler!r}: must be an address like tcp://127.0.0.1:8786")
-    workers = None
-    if args.workers is not None:
-        try:
-            workers = int(args.workers)
-        except ValueError:
-            workers = 0
-        if workers < 1:
-            raise UsageError(f"--workers = {args.workers!r}: must be a whole number >= 1")
+    backend, workers = backend_options(args)
     spec = load_spec(args.spec)
     try:
         report = sweep(spec, args.out, backend=backend, workers=workers, scheduler=args.scheduler, quiet=args.quiet)
@@ -269,6 +268,49 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if report.failed:
         print(f"{report.failed} runs failed; fix the cause and run the same command again to retry them",
               file=sys.stderr)
+        return EXIT_FAILED_RUNS
+    return 0
+
+
+def backend_options(args: argparse.Namespace) -> tuple[str, int | None]:
+    """Validated --backend / --scheduler / --workers: (backend name, workers or None)."""
+    backend = args.backend or ("dask" if args.scheduler else "local")
+    if args.scheduler and backend != "dask":
+        raise UsageError(f"--scheduler = {args.scheduler!r}: only used with --backend dask (got {backend})")
+    if args.scheduler and not args.scheduler.startswith(("tcp://", "tls://", "inproc://", "ucx://")):
+        raise UsageError(f"--scheduler = {args.scheduler!r}: must be an address like tcp://127.0.0.1:8786")
+    workers = None
+    if args.workers is not None:
+        try:
+            workers = int(args.workers)
+        except ValueError:
+            workers = 0
+        if workers < 1:
+            raise UsageError(f"--workers = {args.workers!r}: must be a whole number >= 1")
+    return backend, workers
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    """Run experiments.calibration.calibrate and print the fit; exit 1 if any run failed."""
+    from experiments.calibration import calibrate, load_calibration
+
+    backend, workers = backend_options(args)
+    holdout = None
+    if args.holdout is not None:
+        try:
+            holdout = int(args.holdout)
+        except ValueError:
+            holdout = -1
+        if holdout < 0:
+            raise UsageError(f"--holdout = {args.holdout!r}: must be a whole number >= 0")
+    cspec = load_calibration(args.spec, holdout=holdout)
+    report = calibrate(cspec, args.out, backend=backend, workers=workers, scheduler=args.scheduler,
+                       quiet=args.quiet)
+    print(f"fitted parameters (objective: RMSE {report.objective:.2f} percentage points):")
+    print(report.posterior.to_string(float_format=lambda x: f"{x:.4g}"))
+    print("wrote " + ", ".join(str(f) for f in report.files))
+    if report.failed_runs:
+        print(f"{report.failed_runs} runs failed; run the same command again to retry them", file=sys.stderr)
         return EXIT_FAILED_RUNS
     return 0
 

@@ -176,3 +176,29 @@ def test_plot_command_writes_a_png_and_rejects_unknown_vendor(grid_store, tmp_pa
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
     assert main(["plot", str(grid_store), "--vendor", "nobody", "--out", str(tmp_path / "x.png")]) == 2
     assert "no such vendor" in capsys.readouterr().err and not (tmp_path / "x.png").exists()
+
+
+def test_calibrate_command_runs_the_calibration_and_validates_flags(tmp_path, capsys):
+    spec = tmp_path / "cal.toml"
+    spec.write_text(textwrap.dedent("""
+        [experiment]
+        name = "cal"
+        scenario = "china-2020"
+        replications = 1
+        seed = 3
+        [parameters]
+        n_customers = 120
+        [calibration]
+        samples = 4
+        refine_samples = 2
+        accept = 0.5
+        final_replications = 2
+        [calibration.ranges]
+        switching_cost = [0.5, 5.0]
+        """))
+    assert main(["calibrate", str(spec), "--out", str(tmp_path / "cal"), "--holdout", "x"]) == 2
+    assert "--holdout = 'x'" in capsys.readouterr().err and not (tmp_path / "cal").exists()
+    assert main(["calibrate", str(spec), "--out", str(tmp_path / "cal"), "--backend", "serial", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "fitted parameters" in out and "switching_cost" in out
+    assert (tmp_path / "cal" / "fitted.toml").exists()
