@@ -6,6 +6,7 @@ setup:
 
 run:
 	bash scripts/bootstrap.sh dist
+	rm -rf results/quick  # a fresh store: runs made by an older model version must not mix in
 	.venv/bin/cloudmarket sweep experiments/specs/quick.toml --out results/quick
 	.venv/bin/cloudmarket summary results/quick
 	.venv/bin/cloudmarket plot results/quick --vendor huawei --out results/quick/huawei_share.png
@@ -15,6 +16,7 @@ test:
 
 bench:
 	.venv/bin/python benchmarks/bench_model.py
+	.venv/bin/python benchmarks/bench_batch.py
 
 # Run the analysis notebooks at their full settings; HTML copies with figures in notebooks/out/.
 # Their experiment stores live there too: start afresh so a changed model never mixes in.

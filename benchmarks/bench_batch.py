@@ -1,0 +1,231 @@
+"""Benchmark: our batch runner against mesa.batch_run on the same model and grid.
+
+Both run CloudMarket (china-2020, 200 customers, 8 quarters, every step collected) over a
+5 x 2 grid of export-control severity x switching cost, with N/10 seeds per point, on the
+same number of worker processes. Measured in the driver process, each case in a fresh
+subprocess so one case's memory cannot colour another's:
+
+* wall time of the whole batch (ours: ``experiments.runner.sweep`` into a Parquet store;
+  mesa: ``batch_run`` and then writing its rows to Parquet, so both end with results on disk);
+* peak resident memory growth of the driver (psutil RSS sampled every 5 ms, minus the
+  RSS just before the batch starts);
+* peak Python heap of the driver (tracemalloc, in a separate run because tracing slows
+  the driver).
+
+Numbers are reported as ratios against mesa.batch_run measured in the same invocation.
+
+Example
+-------
+    .venv/bin/python benchmarks/bench_batch.py                 # 50 and 500 runs
+    .venv/bin/python benchmarks/bench_batch.py --sizes 50 --workers 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SEVERITY = [0.0, 0.25, 0.5, 0.75, 1.0]
+SWITCHING = [0.5, 2.0]
+N_CUSTOMERS, STEPS = 200, 8
+
+
+class PeakRSS:
+    """Sample this process's resident set size in a thread; ``peak`` is the largest seen."""
+
+    def __init__(self, interval: float = 0.005):
+        import psutil
+
+        self._proc, self._interval = psutil.Process(), interval
+        self.start = self.peak = self._proc.memory_info().rss
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self._proc.memory_info().rss)
+            time.sleep(self._interval)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self._proc.memory_info().rss)
+
+
+def run_ours(runs: int, workers: int, scratch: Path) -> None:
+    from experiments.runner import sweep
+    from experiments.spec import parse_spec
+
+    spec = parse_spec(f"""
+[experiment]
+name = "bench"
+steps = {STEPS}
+replications = {runs // (len(SEVERITY) * len(SWITCHING))}
+seed = 1
+collect = "step"
+[parameters]
+scenario = "china-2020"
+n_customers = {N_CUSTOMERS}
+[sweep]
+design = "grid"
+[sweep.values]
+export_control_severity = {SEVERITY}
+switching_cost = {SWITCHING}
+""")
+    report = sweep(spec, scratch / "store", backend="local", workers=workers, quiet=True)
+    assert report.done == runs, report
+
+
+def run_mesa(runs: int, workers: int, scratch: Path) -> None:
+    import mesa
+    import pandas as pd
+
+    from model.market import CloudMarket
+
+    seeds = list(range(runs // (len(SEVERITY) * len(SWITCHING))))
+    rows = mesa.batch_run(CloudMarket, parameters={"scenario": "china-2020", "n_customers": N_CUSTOMERS,
+                                                   "export_control_severity": SEVERITY,
+                                                   "switching_cost": SWITCHING},
+                          number_processes=workers, rng=seeds, data_collection_period=1, max_steps=STEPS,
+                          display_progress=False)
+    assert len({r["RunId"] for r in rows}) == runs
+    pd.DataFrame(rows).to_parquet(scratch / "mesa.parquet", index=False)
+
+
+def one_case(method: str, runs: int, workers: int, mode: str) -> dict:
+    """Run one measurement in this process and return it (called in a fresh subprocess)."""
+    import tracemalloc
+
+    import mesa  # noqa: F401 - imports happen before the baseline is taken
+    import pandas  # noqa: F401
+    import pyarrow.parquet  # noqa: F401
+
+    import experiments.runner  # noqa: F401
+    import model.market  # noqa: F401
+
+    target = {"ours": run_ours, "mesa": run_mesa}[method]
+    scratch = Path(tempfile.mkdtemp(prefix=f"bench-{method}-"))
+    try:
+        if mode == "time":
+            with PeakRSS() as rss:
+                start = time.perf_counter()
+                target(runs, workers, scratch)
+                wall = time.perf_counter() - start
+            return {"wall_s": wall, "rss_growth_mb": (rss.peak - rss.start) / 2**20}
+        tracemalloc.start()
+        target(runs, workers, scratch)
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        return {"heap_peak_mb": peak / 2**20}
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def measure(method: str, runs: int, workers: int, mode: str) -> dict:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, __file__, "--case", method, str(runs), str(workers), mode],
+                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=1800)
+    if proc.returncode != 0:
+        raise SystemExit(f"{method} {runs} {mode} failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[50, 500], help="numbers of runs (multiples of 10)")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="worker processes for both")
+    parser.add_argument("--repeats", type=int, default=2, help="timed repeats per case (fastest kept)")
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "RESULTS_batch.md"))
+    parser.add_argument("--case", nargs=4, metavar=("METHOD", "RUNS", "WORKERS", "MODE"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.case:
+        method, runs, workers, mode = args.case
+        print(json.dumps(one_case(method, int(runs), int(workers), mode)))
+        return 0
+    for n in args.sizes:
+        if n % 10 or n <= 0:
+            parser.error(f"--sizes: {n} is not a positive multiple of 10 (the grid has 10 points)")
+
+    results = {}
+    for n in args.sizes:
+        timed: dict[str, list[dict]] = {"mesa": [], "ours": []}
+        # Alternate which goes first and keep each one's fastest repeat: other load on the
+        # machine then penalises neither side systematically.
+        for rep in range(args.repeats):
+            for method in (("mesa", "ours") if rep % 2 == 0 else ("ours", "mesa")):
+                timed[method].append(measure(method, n, args.workers, "time"))
+                print(f"{method:>5} {n:>4} runs, repeat {rep + 1}: {timed[method][-1]['wall_s']:6.2f} s", flush=True)
+        for method in ("mesa", "ours"):
+            best = min(timed[method], key=lambda r: r["wall_s"])
+            row = {**best, "rss_growth_mb": max(r["rss_growth_mb"] for r in timed[method]),
+                   "walls": [r["wall_s"] for r in timed[method]], **measure(method, n, args.workers, "heap")}
+            results[(method, n)] = row
+            print(f"{method:>5} {n:>4} runs: {row['wall_s']:6.2f} s, driver RSS +{row['rss_growth_mb']:.1f} MB, "
+                  f"heap peak {row['heap_peak_mb']:.1f} MB", flush=True)
+
+    lines = [
+        "# Batch runner vs mesa.batch_run",
+        "",
+        f"Written by `benchmarks/bench_batch.py` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; "
+        f"{platform.platform()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"{args.workers} worker processes for both.",
+        "",
+        f"Model: CloudMarket china-2020, {N_CUSTOMERS} customers, {STEPS} quarters, every step collected; "
+        f"grid export_control_severity {SEVERITY} x switching_cost {SWITCHING}; runs / 10 seeds per point.",
+        "Ours: `experiments.runner.sweep`, local process pool, Parquet store (market + vendor tables, "
+        "one part file per run). mesa: `mesa.batch_run(..., number_processes, rng=seeds, "
+        "data_collection_period=1)`, whose rows (one per vendor and step, market columns repeated) are "
+        "then written to one Parquet file.",
+        f"Each measurement runs in a fresh process. Wall time: fastest of {args.repeats} alternating repeats "
+        "(the machine is shared, so single timings are noisy); RSS growth = driver peak RSS minus RSS just "
+        "before the batch (largest over the repeats); heap peak = tracemalloc peak of the driver (one "
+        "separate run). Ratio = ours / mesa.batch_run in the same invocation (below 1: ours is faster or "
+        "smaller).",
+        "",
+        "| runs | method | wall s (all repeats) | wall ratio | driver RSS growth MB | RSS ratio | driver heap peak MB | heap ratio |",
+        "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for n in args.sizes:
+        base = results[("mesa", n)]
+        for method in ("mesa", "ours"):
+            r = results[(method, n)]
+            lines.append(f"| {n} | {'mesa.batch_run' if method == 'mesa' else 'ours (local)'} | {r['wall_s']:.2f} "
+                         f"({', '.join(f'{w:.1f}' for w in r['walls'])}) | "
+                         f"{r['wall_s'] / base['wall_s']:.2f} | {r['rss_growth_mb']:.1f} | "
+                         f"{_ratio(r['rss_growth_mb'], base['rss_growth_mb'])} | {r['heap_peak_mb']:.2f} | "
+                         f"{_ratio(r['heap_peak_mb'], base['heap_peak_mb'])} |")
+    if len(args.sizes) >= 2:
+        small, big = min(args.sizes), max(args.sizes)
+        lines += ["", f"Growth from {small} to {big} runs (x{big // small} runs):", ""]
+        for method in ("mesa", "ours"):
+            a, b = results[(method, small)], results[(method, big)]
+            lines.append(f"- {method}: wall x{b['wall_s'] / a['wall_s']:.1f}, driver heap peak "
+                         f"x{b['heap_peak_mb'] / max(a['heap_peak_mb'], 1e-9):.1f}, RSS growth "
+                         f"{a['rss_growth_mb']:.1f} -> {b['rss_growth_mb']:.1f} MB")
+    text = "\n".join(lines) + "\n"
+    Path(args.out).write_text(text)
+    print(text)
+    return 0
+
+
+def _ratio(a: float, b: float) -> str:
+    return f"{a / b:.2f}" if b > 0.05 else "n/a (baseline ~0)"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
