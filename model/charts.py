@@ -25,7 +25,7 @@ VENDOR_COLOURS = {
     "huawei": "#c7000b",
     "tencent": "#1f77b4",
     "baidu": "#2932e1",
-    "aws": "#ff9900",
+    "aws": "#232f3e",  # AWS "squid ink": Alibaba already has the orange
     "microsoft": "#00a4ef",
     "google": "#34a853",
     "others": "#8c8c8c",

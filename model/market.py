@@ -86,6 +86,8 @@ class CloudMarket(mesa.Model):
         for v in self.vendors:
             v.iaas_investment_share = v.iaas_share
         self._allowed_cache: dict[bool, np.ndarray] = {}
+        # the "others" aggregate is many small firms: left out of concentration measures
+        self._fragmented = np.array([name == "others" for name in self.vendor_names])
         self.churn = 0.0
         self._spend_shares = metrics.spend_shares(self.provider, self.spend, self.n_vendors)
         self._record_metrics(previous_spend_shares=self._spend_shares)
@@ -247,12 +249,14 @@ class CloudMarket(mesa.Model):
         spend = self._spend_shares
         for v in self.vendors:
             v.share, v.spend_share = float(counts[v.index]), float(spend[v.index])
-        self.hhi = metrics.hhi(spend)
-        self.count_hhi = metrics.hhi(counts)
-        self.cr3 = metrics.cr3(spend)
+        named = metrics.named_only(spend, self._fragmented)
+        self.hhi = metrics.hhi(named)
+        self.count_hhi = metrics.hhi(metrics.named_only(counts, self._fragmented))
+        self.cr3 = metrics.cr3(named)
         self.instability = metrics.instability(previous_spend_shares, spend)
         self.within_industry_hhi = metrics.within_group_hhi(
-            self.provider, self.spend, self.industry, industry_graph.N_INDUSTRIES, self.n_vendors)
+            self.provider, self.spend, self.industry, industry_graph.N_INDUSTRIES, self.n_vendors,
+            self._fragmented)
 
     @property
     def period(self) -> str:

@@ -35,6 +35,21 @@ def spend_shares(provider: np.ndarray, spend: np.ndarray, n_vendors: int) -> np.
     return totals / total if total > 0 else totals
 
 
+def named_only(shares: np.ndarray, fragmented: np.ndarray | None) -> np.ndarray:
+    """Shares with aggregates of many small firms (``fragmented`` True) set to 0.
+
+    "others" is hundreds of small providers, not one firm: counting it as one would add
+    its whole share squared to the HHI (about 290 points in China 2020) and put it among
+    the three largest "firms". Each of its members is tiny, so it contributes ~0.
+
+    >>> named_only(np.array([0.6, 0.4]), np.array([False, True])).tolist()
+    [0.6, 0.0]
+    """
+    if fragmented is None:
+        return shares
+    return np.where(fragmented, 0.0, shares)
+
+
 def hhi(shares: np.ndarray) -> float:
     """Herfindahl-Hirschman index on 0-10,000 from fractional shares.
 
@@ -83,13 +98,13 @@ def group_spend_shares(provider: np.ndarray, spend: np.ndarray, group: np.ndarra
 
 
 def within_group_hhi(provider: np.ndarray, spend: np.ndarray, group: np.ndarray,
-                     n_groups: int, n_vendors: int) -> float:
+                     n_groups: int, n_vendors: int, fragmented: np.ndarray | None = None) -> float:
     """Spend-weighted mean HHI inside groups: how concentrated each industry's choice is.
 
     >>> within_group_hhi(np.array([0, 0, 1, 1]), np.ones(4), np.array([0, 0, 1, 1]), 2, 2)
     10000.0
     """
-    table = group_spend_shares(provider, spend, group, n_groups, n_vendors)
+    table = named_only(group_spend_shares(provider, spend, group, n_groups, n_vendors), fragmented)
     weight = np.bincount(group, weights=spend, minlength=n_groups)
     per_group = 10_000.0 * np.square(table).sum(axis=1)
     return float(np.average(per_group, weights=weight)) if weight.sum() > 0 else 0.0

@@ -63,3 +63,12 @@ def test_scenario_vendor_lists():
     assert set(get_scenario("global-2020").vendors) == {
         "aws", "microsoft", "google", "alibaba", "huawei", "tencent", "others"}
     assert get_scenario("global-2020").regions == ("CN", "US", "EU", "UK", "ROW")
+
+
+def test_start_hhi_counts_named_vendors_like_observed_china_concentration():
+    """'others' is many small firms: HHI at the start is that of the named vendors (~2,245)."""
+    m = CloudMarket(rng=4)
+    named = m._spend_shares[[m.vendor_names.index(v) for v in m.vendor_names if v != "others"]]
+    assert abs(m.hhi - 10_000 * (named ** 2).sum()) < 1e-6
+    assert 2_000 <= m.hhi <= 2_300
+    assert "others" not in m.vendor_frame().nlargest(3, "spend_share").vendor.tolist() or m.cr3 < 0.75
