@@ -71,4 +71,4 @@ def test_start_hhi_counts_named_vendors_like_observed_china_concentration():
     named = m._spend_shares[[m.vendor_names.index(v) for v in m.vendor_names if v != "others"]]
     assert abs(m.hhi - 10_000 * (named ** 2).sum()) < 1e-6
     assert 2_000 <= m.hhi <= 2_300
-    assert abs(m.cr3 - sorted(named)[-3:].sum()) < 1e-12  # others (17%) is not a "top-3 firm"
+    assert abs(m.cr3 - sum(sorted(named)[-3:])) < 1e-12  # others (17%) is not a "top-3 firm"
