@@ -78,6 +78,9 @@ class FloorMarket:
         self.industry_key = model.industry.astype(np.int64) * self.J
         self.industry_n = len(model.industry_names)
         self.counts = np.bincount(self.provider, minlength=self.J)
+        # aggregates of many small firms ("others") are left out of concentration measures
+        fragmented = getattr(model, "_fragmented", None)
+        self.named = np.ones(self.J) if fragmented is None else np.where(fragmented, 0.0, 1.0)
         # vendors: plain floats, the same fields CloudVendor settles
         fields = ("capacity", "iaas_quality", "paas_quality", "price", "revenue", "demand",
                   "cost", "investment", "profit", "cash", "payoff", "iaas_share")
@@ -107,16 +110,17 @@ class FloorMarket:
         spend = demand / total if total > 0 else demand
         self.spend_shares = spend
         counts = self.counts / max(self.counts.sum(), 1.0)
-        hhi = 10_000.0 * np.sum(np.square(spend))
+        named = spend * self.named
+        hhi = 10_000.0 * np.sum(np.square(named))
         table = np.bincount(self.industry_key + self.provider, weights=self.spend,
                             minlength=self.industry_n * J).reshape(self.industry_n, J)
         totals = table.sum(axis=1, keepdims=True)
-        table = np.divide(table, totals, out=np.zeros_like(table), where=totals > 0)
+        table = np.divide(table, totals, out=np.zeros_like(table), where=totals > 0) * self.named
         weight = totals.ravel()
         within = float(np.average(10_000.0 * np.square(table).sum(axis=1), weights=weight))
-        self.market_records.append((quarter, float(hhi), float(np.sort(spend)[::-1][:3].sum()), churn,
+        self.market_records.append((quarter, float(hhi), float(np.sort(named)[::-1][:3].sum()), churn,
                                     float(0.5 * np.abs(spend - previous).sum()), within,
-                                    float(10_000.0 * np.sum(np.square(counts)))))
+                                    float(10_000.0 * np.sum(np.square(counts * self.named)))))
         v = self.vendor
         for k in range(J):
             self.vendor_records.append((quarter, k, counts[k], spend[k], v["iaas_share"][k],
@@ -136,7 +140,7 @@ class FloorMarket:
         # peer shares: spend of neighbours per (due row, vendor), one bincount
         seg_j, cols = self.neighbours[phase]
         totals = np.bincount(seg_j + self.provider[cols], weights=self.spend[cols],
-                             minlength=len(due) * J).reshape(len(due), J)
+                             minlength=len(due) * J).reshape(len(due), J).astype(float, copy=False)
         norm = totals.sum(axis=1, keepdims=True)
         peers = np.divide(totals, norm, out=np.zeros_like(totals), where=norm > 0)
         penalty = np.full((len(due), J), -float(p["switching_cost"]))
