@@ -147,6 +147,8 @@ def _local(tasks: Iterable[RunTask], workers: int, scheduler: str | None) -> Ite
     """A process pool; forkserver, because forking a driver with threads can deadlock."""
     import multiprocessing
 
+    from concurrent.futures.process import BrokenProcessPool
+
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["experiments.runner", "model.run"])
     pending = iter(tasks)
@@ -162,10 +164,19 @@ def _local(tasks: Iterable[RunTask], workers: int, scheduler: str | None) -> Ite
             if not in_flight:
                 return
             finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-            batch = []
+            batch, broken = [], False
             for future in finished:
                 task = in_flight.pop(future)
+                broken |= isinstance(future.exception(), BrokenProcessPool)
                 batch.append((task, _result_of(task, future.result)))
+            if broken:
+                # A worker died (killed, out of memory, crashed in C): its pool is unusable
+                # and every run it held is failed; carry on with a fresh pool.
+                for future, task in in_flight.items():
+                    batch.append((task, _result_of(task, future.result)))
+                in_flight.clear()
+                pool.shutdown(wait=False, cancel_futures=True)
+                pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
             yield batch
     finally:
         pool.shutdown(wait=True, cancel_futures=True)

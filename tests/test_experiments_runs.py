@@ -383,3 +383,47 @@ def test_store_made_under_other_parameter_defaults_is_refused(tmp_path, monkeypa
     assert sweep(spec, out, "--backend", "serial") == 2
     assert "4 stored runs have parameters this spec no longer gives" in capsys.readouterr().err
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+
+
+def test_a_worker_killed_mid_run_fails_its_runs_and_the_sweep_goes_on(tmp_path):
+    from experiments.store import Store
+
+    spec = write_spec(tmp_path, KILLABLE.replace("replications = 5", "replications = 2"))
+    out = tmp_path / "store"
+    proc = subprocess.Popen([CLI, "sweep", str(spec), "--out", str(out), "--backend", "local", "--workers", "1",
+                             "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    family: set[int] = set()
+    try:
+        deadline = time.monotonic() + 120
+        victim = None
+        while victim is None:
+            assert proc.poll() is None and time.monotonic() < deadline, "sweep ended before a worker could be killed"
+            children = psutil.Process(proc.pid).children(recursive=True)
+            family |= {c.pid for c in children}
+            started = any(r["status"] == "done" for r in Store(out).read_run_rows()) if out.exists() else False
+            # The pool's worker is a child of the forkserver, itself a child of the sweep.
+            workers = [c for c in children if c.ppid() != proc.pid]
+            if started and workers:
+                victim = workers[0]
+            else:
+                time.sleep(0.02)
+        os.kill(victim.pid, signal.SIGKILL)
+        stdout, stderr = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+        for pid in family:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    assert proc.returncode == 1, stderr
+    runs = load_results(out).runs
+    failed = runs[runs.status == "failed"]
+    assert len(runs) == 12 and 1 <= len(failed) < 12
+    assert failed.error.str.contains("worker did not return a result").all()
+    assert (runs.status == "done").sum() >= 2  # runs before the kill and after the fresh pool
+    assert sweep(spec, out, "--backend", "local", "--workers", "1") == 0
+    assert sweep(spec, tmp_path / "serial", "--backend", "serial") == 0
+    assert_same_tables(out, tmp_path / "serial")
