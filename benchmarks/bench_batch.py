@@ -1,8 +1,10 @@
 """Benchmark: our batch runner against mesa.batch_run on the same model and grid.
 
-Both run CloudMarket (china-2020, 200 customers, 8 quarters, every step collected) over a
-5 x 2 grid of export-control severity x switching cost, with N/10 seeds per point, on the
-same number of worker processes. Measured in the driver process, each case in a fresh
+Both run CloudMarket (china-2020, every step collected) over a 5 x 2 grid of
+export-control severity x switching cost, with runs/10 seeds per point (the same seeds for
+both), on the same number of worker processes. Cases: 50 and 500 tiny runs (200
+customers, 8 quarters: the runner's overhead is most visible) and 50 full-size runs (2,000
+customers, 22 quarters, as in the shipped specs). Measured in the driver process, each case in a fresh
 subprocess so one case's memory cannot colour another's:
 
 * wall time of the whole batch (ours: ``experiments.runner.sweep`` into a Parquet store;
@@ -16,8 +18,8 @@ Numbers are reported as ratios against mesa.batch_run measured in the same invoc
 
 Example
 -------
-    .venv/bin/python benchmarks/bench_batch.py                 # 50 and 500 runs
-    .venv/bin/python benchmarks/bench_batch.py --sizes 50 --workers 2
+    .venv/bin/python benchmarks/bench_batch.py                     # the three default cases
+    .venv/bin/python benchmarks/bench_batch.py --cases 50x200x8 --workers 2
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 SEVERITY = [0.0, 0.25, 0.5, 0.75, 1.0]
 SWITCHING = [0.5, 2.0]
-N_CUSTOMERS, STEPS = 200, 8
+DEFAULT_CASES = ["50x200x8", "500x200x8", "50x2000x22"]  # runs x customers x quarters
 
 
 class PeakRSS:
@@ -67,20 +69,20 @@ class PeakRSS:
         self.peak = max(self.peak, self._proc.memory_info().rss)
 
 
-def run_ours(runs: int, workers: int, scratch: Path) -> None:
+def run_ours(runs: int, customers: int, steps: int, workers: int, scratch: Path) -> None:
     from experiments.runner import sweep
     from experiments.spec import parse_spec
 
     spec = parse_spec(f"""
 [experiment]
 name = "bench"
-steps = {STEPS}
+steps = {steps}
 replications = {runs // (len(SEVERITY) * len(SWITCHING))}
 seed = 1
 collect = "step"
 [parameters]
 scenario = "china-2020"
-n_customers = {N_CUSTOMERS}
+n_customers = {customers}
 [sweep]
 design = "grid"
 [sweep.values]
@@ -91,23 +93,28 @@ switching_cost = {SWITCHING}
     assert report.done == runs, report
 
 
-def run_mesa(runs: int, workers: int, scratch: Path) -> None:
+def run_mesa(runs: int, customers: int, steps: int, workers: int, scratch: Path) -> None:
     import mesa
     import pandas as pd
 
     from model.market import CloudMarket
 
-    seeds = list(range(runs // (len(SEVERITY) * len(SWITCHING))))
-    rows = mesa.batch_run(CloudMarket, parameters={"scenario": "china-2020", "n_customers": N_CUSTOMERS,
+    from experiments.sampling import replication_seed
+
+    # The very seeds our runner uses (common random numbers, replication r -> one seed), so
+    # both sides run identical models: a model's cost depends on its seed (some draws make
+    # the start-up calibration much slower), and different seeds would skew the timing.
+    seeds = [replication_seed(1, r) for r in range(runs // (len(SEVERITY) * len(SWITCHING)))]
+    rows = mesa.batch_run(CloudMarket, parameters={"scenario": "china-2020", "n_customers": customers,
                                                    "export_control_severity": SEVERITY,
                                                    "switching_cost": SWITCHING},
-                          number_processes=workers, rng=seeds, data_collection_period=1, max_steps=STEPS,
+                          number_processes=workers, rng=seeds, data_collection_period=1, max_steps=steps,
                           display_progress=False)
     assert len({r["RunId"] for r in rows}) == runs
     pd.DataFrame(rows).to_parquet(scratch / "mesa.parquet", index=False)
 
 
-def one_case(method: str, runs: int, workers: int, mode: str) -> dict:
+def one_case(method: str, runs: int, customers: int, steps: int, workers: int, mode: str) -> dict:
     """Run one measurement in this process and return it (called in a fresh subprocess)."""
     import tracemalloc
 
@@ -124,11 +131,11 @@ def one_case(method: str, runs: int, workers: int, mode: str) -> dict:
         if mode == "time":
             with PeakRSS() as rss:
                 start = time.perf_counter()
-                target(runs, workers, scratch)
+                target(runs, customers, steps, workers, scratch)
                 wall = time.perf_counter() - start
             return {"wall_s": wall, "rss_growth_mb": (rss.peak - rss.start) / 2**20}
         tracemalloc.start()
-        target(runs, workers, scratch)
+        target(runs, customers, steps, workers, scratch)
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
         return {"heap_peak_mb": peak / 2**20}
@@ -136,46 +143,55 @@ def one_case(method: str, runs: int, workers: int, mode: str) -> dict:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def measure(method: str, runs: int, workers: int, mode: str) -> dict:
+def measure(method: str, case: tuple[int, int, int], workers: int, mode: str) -> dict:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run([sys.executable, __file__, "--case", method, str(runs), str(workers), mode],
+    proc = subprocess.run([sys.executable, __file__, "--case", method, *map(str, case), str(workers), mode],
                           capture_output=True, text=True, env=env, cwd=ROOT, timeout=1800)
     if proc.returncode != 0:
-        raise SystemExit(f"{method} {runs} {mode} failed:\n{proc.stderr[-3000:]}")
+        raise SystemExit(f"{method} {case} {mode} failed:\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[50, 500], help="numbers of runs (multiples of 10)")
+    parser.add_argument("--cases", nargs="+", default=DEFAULT_CASES,
+                        help="RUNSxCUSTOMERSxQUARTERS, runs a multiple of 10 (default: %(default)s)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="worker processes for both")
     parser.add_argument("--repeats", type=int, default=2, help="timed repeats per case (fastest kept)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "RESULTS_batch.md"))
-    parser.add_argument("--case", nargs=4, metavar=("METHOD", "RUNS", "WORKERS", "MODE"), help=argparse.SUPPRESS)
+    parser.add_argument("--case", nargs=6, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.case:
-        method, runs, workers, mode = args.case
-        print(json.dumps(one_case(method, int(runs), int(workers), mode)))
+        method, runs, customers, steps, workers, mode = args.case
+        print(json.dumps(one_case(method, int(runs), int(customers), int(steps), int(workers), mode)))
         return 0
-    for n in args.sizes:
-        if n % 10 or n <= 0:
-            parser.error(f"--sizes: {n} is not a positive multiple of 10 (the grid has 10 points)")
+    cases = []
+    for text in args.cases:
+        try:
+            runs, customers, steps = (int(x) for x in text.split("x"))
+        except ValueError:
+            parser.error(f"--cases: {text!r} is not RUNSxCUSTOMERSxQUARTERS, e.g. 50x200x8")
+        if runs % 10 or runs <= 0 or customers < 10 or steps < 1:
+            parser.error(f"--cases: {text!r}: runs must be a positive multiple of 10 (the grid has 10 "
+                         "points), customers >= 10, quarters >= 1")
+        cases.append((runs, customers, steps))
 
+    load_before = os.getloadavg()[0]
     results = {}
-    for n in args.sizes:
+    for n in cases:
         timed: dict[str, list[dict]] = {"mesa": [], "ours": []}
         # Alternate which goes first and keep each one's fastest repeat: other load on the
         # machine then penalises neither side systematically.
         for rep in range(args.repeats):
             for method in (("mesa", "ours") if rep % 2 == 0 else ("ours", "mesa")):
                 timed[method].append(measure(method, n, args.workers, "time"))
-                print(f"{method:>5} {n:>4} runs, repeat {rep + 1}: {timed[method][-1]['wall_s']:6.2f} s", flush=True)
+                print(f"{method:>5} {_label(n)}, repeat {rep + 1}: {timed[method][-1]['wall_s']:6.2f} s", flush=True)
         for method in ("mesa", "ours"):
             best = min(timed[method], key=lambda r: r["wall_s"])
             row = {**best, "rss_growth_mb": max(r["rss_growth_mb"] for r in timed[method]),
                    "walls": [r["wall_s"] for r in timed[method]], **measure(method, n, args.workers, "heap")}
             results[(method, n)] = row
-            print(f"{method:>5} {n:>4} runs: {row['wall_s']:6.2f} s, driver RSS +{row['rss_growth_mb']:.1f} MB, "
+            print(f"{method:>5} {_label(n)}: {row['wall_s']:6.2f} s, driver RSS +{row['rss_growth_mb']:.1f} MB, "
                   f"heap peak {row['heap_peak_mb']:.1f} MB", flush=True)
 
     lines = [
@@ -183,10 +199,13 @@ def main() -> int:
         "",
         f"Written by `benchmarks/bench_batch.py` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; "
         f"{platform.platform()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"{args.workers} worker processes for both.",
+        f"{args.workers} worker processes for both. Load average (1 min) of the shared machine: "
+        f"{load_before:.1f} at the start, {os.getloadavg()[0]:.1f} at the end.",
         "",
-        f"Model: CloudMarket china-2020, {N_CUSTOMERS} customers, {STEPS} quarters, every step collected; "
-        f"grid export_control_severity {SEVERITY} x switching_cost {SWITCHING}; runs / 10 seeds per point.",
+        f"Model: CloudMarket china-2020, every step collected; grid export_control_severity {SEVERITY} "
+        f"x switching_cost {SWITCHING}; runs / 10 seeds per point.",
+        "Both run the same models: the same grid and the same seeds (ours derives one seed per "
+        "replication from the spec's seed; mesa gets that list as `rng=`).",
         "Ours: `experiments.runner.sweep`, local process pool, Parquet store (market + vendor tables, "
         "one part file per run). mesa: `mesa.batch_run(..., number_processes, rng=seeds, "
         "data_collection_period=1)`, whose rows (one per vendor and step, market columns repeated) are "
@@ -197,21 +216,22 @@ def main() -> int:
         "separate run). Ratio = ours / mesa.batch_run in the same invocation (below 1: ours is faster or "
         "smaller).",
         "",
-        "| runs | method | wall s (all repeats) | wall ratio | driver RSS growth MB | RSS ratio | driver heap peak MB | heap ratio |",
+        "| case | method | wall s (all repeats) | wall ratio | driver RSS growth MB | RSS ratio | driver heap peak MB | heap ratio |",
         "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    for n in args.sizes:
+    for n in cases:
         base = results[("mesa", n)]
         for method in ("mesa", "ours"):
             r = results[(method, n)]
-            lines.append(f"| {n} | {'mesa.batch_run' if method == 'mesa' else 'ours (local)'} | {r['wall_s']:.2f} "
+            lines.append(f"| {_label(n)} | {'mesa.batch_run' if method == 'mesa' else 'ours (local)'} | {r['wall_s']:.2f} "
                          f"({', '.join(f'{w:.1f}' for w in r['walls'])}) | "
                          f"{r['wall_s'] / base['wall_s']:.2f} | {r['rss_growth_mb']:.1f} | "
                          f"{_ratio(r['rss_growth_mb'], base['rss_growth_mb'])} | {r['heap_peak_mb']:.2f} | "
                          f"{_ratio(r['heap_peak_mb'], base['heap_peak_mb'])} |")
-    if len(args.sizes) >= 2:
-        small, big = min(args.sizes), max(args.sizes)
-        lines += ["", f"Growth from {small} to {big} runs (x{big // small} runs):", ""]
+    tiny = sorted(c for c in cases if c[1:] == cases[0][1:])
+    if len(tiny) >= 2:
+        small, big = tiny[0], tiny[-1]
+        lines += ["", f"Growth from {_label(small)} to {_label(big)} (x{big[0] // small[0]} runs):", ""]
         for method in ("mesa", "ours"):
             a, b = results[(method, small)], results[(method, big)]
             lines.append(f"- {method}: wall x{b['wall_s'] / a['wall_s']:.1f}, driver heap peak "
@@ -221,6 +241,10 @@ def main() -> int:
     Path(args.out).write_text(text)
     print(text)
     return 0
+
+
+def _label(case: tuple[int, int, int]) -> str:
+    return f"{case[0]} runs, {case[1]} customers, {case[2]} quarters"
 
 
 def _ratio(a: float, b: float) -> str:
