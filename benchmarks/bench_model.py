@@ -269,10 +269,11 @@ def run_all(args) -> dict:
         results["scale"][n] = runs
     for n in [s for s in IDIOMATIC_SIZES if s in sizes]:
         runs = []
-        for r in range(1 if n >= 100_000 else args.repeats):
+        repeats = 1 if n >= 100_000 else args.repeats
+        for r in range(repeats):
             res = run_child("idiomatic", n=n, steps=args.steps, seed=r + 1)
             runs.append(res)
-            print(f"idiomatic n={n:>6,} run {r + 1}/{args.repeats}: build {res['build']['cpu']:.2f} s CPU, "
+            print(f"idiomatic n={n:>6,} run {r + 1}/{repeats}: build {res['build']['cpu']:.2f} s CPU, "
                   f"step {med(res['step'], 'cpu') * 1e3:.1f} ms CPU ({med(res['step'], 'wall') * 1e3:.1f} wall)",
                   flush=True)
         results["idiomatic"][n] = runs
