@@ -144,7 +144,10 @@ def test_sobol_design_extends_and_indices_find_the_inert_parameter(tmp_path, cap
     # imitation_rate is read only by the "imitate" rule: with Roth-Erev it cannot matter.
     assert indices.loc["imitation_rate", "ST"] == pytest.approx(0.0, abs=1e-9)
     assert indices.loc["imitation_rate", "S1"] == pytest.approx(0.0, abs=1e-9)
-    assert indices.loc["export_control_severity", "ST"] > 0.3
+    # Export controls move Huawei's share; how much depends on the calibration, so only
+    # ask that they clearly matter and matter more than the inert parameter.
+    assert indices.loc["export_control_severity", "ST"] > 0.1
+    assert indices.loc["export_control_severity", "ST_ci_low"] > indices.loc["imitation_rate", "ST_ci_high"]
     assert (indices.ST_ci_low <= indices.ST).all() and (indices.ST <= indices.ST_ci_high).all()
     assert main(["sensitivity", str(out), "--metric", "spend_share:huawei"]) == 0
     assert "export_control_severity" in capsys.readouterr().out
