@@ -21,7 +21,7 @@ Example
 >>> m = CloudMarket(n_customers=500, rng=3)
 >>> f = FloorMarket.from_model(m)
 >>> f.step(); f.step()
->>> round(sum(f.spend_shares), 9)
+>>> round(float(f.spend_shares.sum()), 9)
 1.0
 """
 
