@@ -148,17 +148,20 @@ def rebalance(provider: np.ndarray, spend: np.ndarray, target_shares: np.ndarray
         over, under = int(np.argmax(gap)), int(np.argmin(gap))
         if gap[over] < tol and -gap[under] < tol:
             break
-        want = min(gap[over], -gap[under]) * total
         movable = provider == over
         if allowed is not None:
             movable &= allowed[:, under]
         candidates = np.flatnonzero(movable)
         if len(candidates) == 0:
             break
+        want = min(gap[over], -gap[under]) * total
         pick = candidates[np.argmin(np.abs(spend[candidates] - want))]
-        if spend[pick] > 2 * want and gap[over] < tol:
-            break  # nothing small enough to help without overshooting
+        moved = spend[pick] / total
+        # Only moves that shrink the two gaps: guarantees the loop ends (no ping-pong of
+        # one large customer between two vendors) and never makes the fit worse.
+        if abs(gap[over] - moved) + abs(gap[under] + moved) >= gap[over] - gap[under]:
+            break
         provider[pick] = under
-        realised[over] -= spend[pick] / total
-        realised[under] += spend[pick] / total
+        realised[over] -= moved
+        realised[under] += moved
     return provider

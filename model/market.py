@@ -48,6 +48,12 @@ VENDOR_REPORTS = {
 MARKET_REPORTS = ("hhi", "cr3", "churn", "instability", "within_industry_hhi", "count_hhi")
 
 
+def _period_labels(steps: np.ndarray) -> np.ndarray:
+    """Calendar labels for an array of steps (one label computed per distinct step)."""
+    unique, inverse = np.unique(steps, return_inverse=True)
+    return np.array([period_label(s) for s in unique], dtype=object)[inverse]
+
+
 class CloudMarket(mesa.Model):
     """Cloud vendors competing for enterprise customers on an industry graph.
 
@@ -265,16 +271,19 @@ class CloudMarket(mesa.Model):
 
     def vendor_frame(self) -> pd.DataFrame:
         """Vendor time series: one row per step and vendor (step, period, vendor, share, ...)."""
-        df = self.datacollector.get_agenttype_vars_dataframe(CloudVendor).reset_index()
-        df["step"] = df.pop("Step").round().astype(int)
-        df = df.drop(columns="AgentID")
-        df.insert(1, "period", df.step.map(period_label))
-        return df[["step", "period", *VENDOR_REPORTS]]
+        df = self.datacollector.get_agenttype_vars_dataframe(CloudVendor)
+        steps = df.index.get_level_values("Step").to_numpy().round().astype(int)
+        # one constructor call from arrays: several times faster than reset_index/map
+        columns = {"step": steps, "period": _period_labels(steps)}
+        columns.update((name, df[name].to_numpy()) for name in VENDOR_REPORTS)
+        return pd.DataFrame(columns)
 
     def market_frame(self) -> pd.DataFrame:
         """Market time series: one row per step (step, period, hhi, cr3, churn, ...)."""
-        df = self.datacollector.get_model_vars_dataframe().reset_index(drop=True)
-        return df.astype({"step": int})
+        records = self.datacollector.model_vars
+        out = pd.DataFrame({name: records[name] for name in ("step", "period", *MARKET_REPORTS)})
+        out["step"] = out["step"].astype(int)
+        return out
 
     def shares_by(self, by: str) -> pd.DataFrame:
         """Current spend shares within each region or industry: rows groups, columns vendors.
