@@ -57,10 +57,12 @@ def peer_shares(adjacency: sp.csr_matrix, provider: np.ndarray, spend: np.ndarra
     >>> peer_shares(A, np.array([0, 1, 0]), np.array([1.0, 3.0, 1.0]), 2).tolist()
     [[0.25, 0.75], [1.0, 0.0], [1.0, 0.0]]
     """
-    n = len(provider)
-    spend_by_vendor = sp.csr_matrix((spend, (np.arange(n), provider)), shape=(n, n_vendors))
     sub = adjacency if rows is None else adjacency[rows]
-    totals = np.asarray((sub @ spend_by_vendor).todense())
+    n_rows = sub.shape[0]
+    row_of_entry = np.repeat(np.arange(n_rows) * n_vendors, np.diff(sub.indptr))
+    neighbours = sub.indices
+    totals = np.bincount(row_of_entry + provider[neighbours], weights=spend[neighbours] * sub.data,
+                         minlength=n_rows * n_vendors).reshape(n_rows, n_vendors).astype(float, copy=False)
     norm = totals.sum(axis=1, keepdims=True)
     return np.divide(totals, norm, out=np.zeros_like(totals), where=norm > 0)
 

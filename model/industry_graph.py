@@ -114,9 +114,16 @@ def sample_edges(industry: np.ndarray, io_weights: np.ndarray, avg_degree: float
     if not chunks:
         return np.zeros((0, 2), dtype=np.int64)
     edges = np.concatenate(chunks)
-    edges = edges[edges[:, 0] != edges[:, 1]]
-    edges.sort(axis=1)
-    return np.unique(edges, axis=0)
+    lo, hi = np.minimum(edges[:, 0], edges[:, 1]), np.maximum(edges[:, 0], edges[:, 1])
+    # unique (lo, hi) pairs, sorted: one int64 key per edge, sort, drop repeats. Same result
+    # as np.unique(edges, axis=0), which sorts a structured view, ~10x slower at 1M customers
+    loop = lo == hi
+    key = lo[~loop] * np.int64(n) + hi[~loop]
+    key.sort()
+    first = np.ones(len(key), dtype=bool)
+    first[1:] = key[1:] != key[:-1]
+    key = key[first]
+    return np.column_stack([key // n, key % n])
 
 
 def _pairs(left: np.ndarray, right: np.ndarray, m: int, rng: np.random.Generator) -> np.ndarray:

@@ -14,6 +14,8 @@ True
 
 from __future__ import annotations
 
+import gc
+from contextlib import contextmanager
 from typing import Any
 
 import mesa
@@ -48,6 +50,43 @@ VENDOR_REPORTS = {
 MARKET_REPORTS = ("hhi", "cr3", "churn", "instability", "within_industry_hhi", "count_hhi")
 
 
+@contextmanager
+def gc_paused():
+    """Pause Python's cyclic garbage collector while building millions of objects, none garbage.
+
+    With the collector on, allocating the graph's dicts, the cells and the agents keeps
+    triggering full collections that traverse everything built so far (about 25 s of a
+    1M-customer build).
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+            if gc.get_count()[0] > 500_000:
+                # one full pass now moves the new objects to the oldest generation; left
+                # young, they would be traversed by several collections in the first quarters
+                gc.collect()
+
+
+class IndustryNetwork(Network):
+    """Mesa's Network, with every cell's connections set in one pass.
+
+    ``Network._connect_cells`` calls ``Cell.connect`` once per edge end, and each call
+    clears Mesa's (class-wide) neighbourhood caches; here each cell gets its connections
+    dict directly, in the graph's neighbour order, and the caches are cleared once.
+    """
+
+    def _connect_cells(self) -> None:
+        cells = self._cells
+        for node, neighbours in self.G.adjacency():
+            cells[node].connections = {other: cells[other] for other in neighbours}
+        if cells:
+            next(iter(cells.values()))._clear_cache()
+
+
 def _period_labels(steps: np.ndarray) -> np.ndarray:
     """Calendar labels for an array of steps (one label computed per distinct step)."""
     unique, inverse = np.unique(steps, return_inverse=True)
@@ -79,7 +118,8 @@ class CloudMarket(mesa.Model):
         self.n_vendors = len(self.vendor_names)
         self._draw_customers(p["n_customers"])
         self._build_graph()
-        self._place_customers()
+        with gc_paused():
+            self._place_customers()
         self._assign_initial_providers()
         self.vendors = [
             CloudVendor(self, name, k, home, self.market.focus.get(name, ()),
@@ -92,6 +132,7 @@ class CloudMarket(mesa.Model):
         for v in self.vendors:
             v.iaas_investment_share = v.iaas_share
         self._allowed_cache: dict[bool, np.ndarray] = {}
+        self._due_cache: dict[int, np.ndarray] = {}
         # the "others" aggregate is many small firms: left out of concentration measures
         self._fragmented = np.array([name == "others" for name in self.vendor_names])
         self.churn = 0.0
@@ -145,7 +186,7 @@ class CloudMarket(mesa.Model):
     def _place_customers(self) -> None:
         graph = industry_graph.to_networkx(self.edges, self.n_customers, self.industry)
         # layout=None: spring layout costs seconds at 1,000 nodes and minutes beyond
-        self.grid = Network(graph, layout=None, random=self.random)
+        self.grid = IndustryNetwork(graph, layout=None, random=self.random)
         cells = self.grid._cells  # node id -> cell; ids are the customers' row numbers
         self.customers = [EnterpriseCustomer(self, i, cells[i]) for i in range(self.n_customers)]
 
@@ -189,7 +230,7 @@ class CloudMarket(mesa.Model):
         quarter = self.steps  # Mesa has already advanced the counter: 1 in the first quarter
         active = policy.policy_active(quarter, p["policy_start"])
         self.spend *= 1.0 + p["market_growth"]
-        due = np.flatnonzero((quarter + self.review_phase) % p["review_period"] == 0)
+        due = self._due_rows(quarter)
         switched = self._review(due, self.allowed_vendors(active)[due])
         self.tenure += 1
         self.tenure[switched] = 0
@@ -197,9 +238,18 @@ class CloudMarket(mesa.Model):
         self.demand = np.bincount(self.provider, weights=self.spend, minlength=self.n_vendors)
         self._settle_vendors(active)
         previous = self._spend_shares
-        self._spend_shares = metrics.spend_shares(self.provider, self.spend, self.n_vendors)
+        total = self.demand.sum()  # = metrics.spend_shares(...), without a second bincount
+        self._spend_shares = self.demand / total if total > 0 else self.demand
         self._record_metrics(previous_spend_shares=previous)
         self.datacollector.collect(self)
+
+    def _due_rows(self, quarter: int) -> np.ndarray:
+        """Rows due for review in ``quarter``: those whose review phase + quarter is 0 mod period."""
+        period = self.params["review_period"]
+        key = quarter % period
+        if key not in self._due_cache:
+            self._due_cache[key] = np.flatnonzero((key + self.review_phase) % period == 0)
+        return self._due_cache[key]
 
     def _review(self, due: np.ndarray, allowed: np.ndarray) -> np.ndarray:
         """Customers ``due`` choose a vendor; returns the rows that switched."""

@@ -58,3 +58,15 @@ def test_no_deprecated_mesa_api():
         m.run_for(3)
         m.datacollector.get_model_vars_dataframe()
         m.vendor_frame()
+
+
+def test_industry_network_connects_cells_like_mesa_network():
+    """The fast cell wiring gives every cell the same neighbours, in order, as Mesa's own."""
+    from mesa.discrete_space import Network
+
+    m = CloudMarket(n_customers=300, rng=9)
+    reference = Network(m.grid.G, layout=None, random=m.random)
+    for node in (0, 17, 150, 299):
+        ours = [c.coordinate for c in m.grid._cells[node].neighborhood]
+        theirs = [c.coordinate for c in reference._cells[node].neighborhood]
+        assert ours == theirs
