@@ -15,6 +15,7 @@ test:
 	bash scripts/test.sh
 
 bench:
+	bash scripts/bootstrap.sh test,viz,dist
 	.venv/bin/python benchmarks/bench_model.py
 	.venv/bin/python benchmarks/bench_batch.py
 

@@ -181,17 +181,6 @@ def market_path(out: Path) -> Path:
     return out.with_name(out.stem + ".market.parquet")
 
 
-def atomic_write(path: Path, write) -> None:
-    """Call ``write(tmp_path)`` then rename into place, so readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 # ---------------------------------------------------------------------- commands
 def cmd_params(args: argparse.Namespace) -> int:
     rows = [r for r in describe() if args.group in (None, r["group"])]
@@ -208,6 +197,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     out = _check_suffix("--out", args.out, ".parquet")
     plot = _check_suffix("--plot", args.plot, ".png")
 
+    from experiments.store import atomic_write
     from model.charts import plot_shares
     from model.run import simulate
 
@@ -414,12 +404,12 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
 def cmd_plot(args: argparse.Namespace) -> int:
     from experiments.analysis import VENDOR_COLUMNS, load_results
     from experiments.plots import plot_vendor_share
+    from experiments.store import atomic_write
 
     out = _check_suffix("--out", args.out, ".png")
     if args.column not in VENDOR_COLUMNS:
         raise UsageError(f"--column = {args.column!r}: must be one of {', '.join(VENDOR_COLUMNS)}")
     fig = plot_vendor_share(load_results(args.dir), args.vendor, args.column)
-    out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(out, lambda p: fig.savefig(p, dpi=110, format="png"))
     print(f"wrote {out}")
     return 0
@@ -427,19 +417,24 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 def cmd_viz(args: argparse.Namespace) -> int:
     import shutil
-    import subprocess
 
-    port = parse_assignment(f"port={args.port}")[1]
-    if not isinstance(port, int) or not 1 <= port <= 65535:
+    try:
+        port = int(args.port)
+    except ValueError:
+        port = 0
+    if not 1 <= port <= 65535:
         raise UsageError(f"--port = {args.port!r}: must be a whole number in [1, 65535]")
     app = Path(__file__).resolve().parent.parent / "app.py"
     if not app.exists():
         raise UsageError(f"app.py not found at {app}; run from a source checkout")
-    solara = shutil.which("solara", path=str(Path(sys.executable).parent)) or "solara"
+    solara = shutil.which("solara", path=str(Path(sys.executable).parent)) or shutil.which("solara")
+    if solara is None:
+        raise UsageError("solara is not installed: pip install -e '.[viz]' (make test does it)")
     env = {**os.environ, "SOLARA_TELEMETRY_MIXPANEL_ENABLE": "False"}
     cmd = [solara, "run", str(app), "--host", args.host, "--port", str(port), "--no-open", "--no-check-version"]
-    print(f"serving on http://{args.host}:{port}/  (Ctrl-C to stop)")
-    return subprocess.call(cmd, env=env)
+    print(f"serving on http://{args.host}:{port}/  (Ctrl-C to stop)", flush=True)
+    # exec, not a child process: the server keeps this PID, so stopping it by PID works
+    os.execve(solara, cmd, env)
 
 
 if __name__ == "__main__":

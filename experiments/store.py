@@ -58,6 +58,7 @@ class StoreError(Exception):
 
 def atomic_write(path: Path, write: Callable[[Path], Any]) -> None:
     """Call ``write(tmp)`` on a hidden temporary file beside ``path``, then rename it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         write(tmp)

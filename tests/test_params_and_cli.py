@@ -112,3 +112,43 @@ def test_cli_params_lists_every_parameter(capsys):
     text = capsys.readouterr().out
     for name, spec in SCHEMA.items():
         assert name in text and spec.doc[:30] in text
+
+
+def test_cli_viz_rejects_a_bad_port(capsys):
+    assert main(["viz", "--port", "http"]) == 2
+    assert "--port = 'http'" in capsys.readouterr().err
+
+
+def test_cli_viz_serves_the_page_on_loopback(tmp_path):
+    """`cloudmarket viz` starts the Solara server on 127.0.0.1 and is stopped by its PID."""
+    import os
+    import socket
+    import time
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    exe = os.path.join(os.path.dirname(sys.executable), "cloudmarket")
+    log = open(tmp_path / "viz.log", "wb")
+    proc = subprocess.Popen([exe, "viz", "--port", str(port)], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            assert proc.poll() is None, (tmp_path / "viz.log").read_text()
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as r:
+                    assert r.status == 200
+                    break
+            except OSError:
+                assert time.monotonic() < deadline, (tmp_path / "viz.log").read_text()
+                time.sleep(0.5)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+    assert f"http://127.0.0.1:{port}/" in (tmp_path / "viz.log").read_text()
