@@ -288,7 +288,9 @@ def sobol_indices(results: Results, metric: str | Metric, seed: int = 0) -> pd.D
                               "value": [finals[t.run_id] for t in tasks]}).groupby("point").value.mean()
     y = per_point.reindex(range(int(results.manifest["design"]["points"]))).to_numpy()
     problem = sobol_problem(spec.ranges)
-    indices = sobol.analyze(problem, y, calc_second_order=False, conf_level=0.95, seed=seed)
+    # SALib leaves the bootstrap unseeded when seed is falsy: shift by one so that every
+    # seed, 0 included, gives the same confidence intervals on every call.
+    indices = sobol.analyze(problem, y, calc_second_order=False, conf_level=0.95, seed=int(seed) + 1)
     return pd.DataFrame({"parameter": problem["names"],
                          "S1": indices["S1"], "S1_ci_low": indices["S1"] - indices["S1_conf"],
                          "S1_ci_high": indices["S1"] + indices["S1_conf"],

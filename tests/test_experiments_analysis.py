@@ -149,6 +149,9 @@ def test_sobol_design_extends_and_indices_find_the_inert_parameter(tmp_path, cap
     assert indices.loc["export_control_severity", "ST"] > 0.1
     assert indices.loc["export_control_severity", "ST_ci_low"] > indices.loc["imitation_rate", "ST_ci_high"]
     assert (indices.ST_ci_low <= indices.ST).all() and (indices.ST <= indices.ST_ci_high).all()
+    # the bootstrap CIs are seeded: the same call gives the same intervals (seed 0 included)
+    pd.testing.assert_frame_equal(sobol_indices(load_results(out), "spend_share:huawei", seed=0),
+                                  sobol_indices(load_results(out), "spend_share:huawei", seed=0))
     assert main(["sensitivity", str(out), "--metric", "spend_share:huawei"]) == 0
     assert "export_control_severity" in capsys.readouterr().out
 
