@@ -301,6 +301,24 @@ def calibrate(cspec: CalibrationSpec, out: str | Path, backend: str = "local", w
     return CalibrationReport(fitted, float(best.objective), posterior, by_quarter, mae, failed, files)
 
 
+def baseline_verdicts(mae: pd.DataFrame) -> list[str]:
+    """One honest sentence per set of quarters: does the model beat each naive forecast?
+
+    >>> mae = pd.DataFrame([{"forecast": "model", "quarters": "held-in", "all": 1.5},
+    ...                     {"forecast": "frozen", "quarters": "held-in", "all": 1.2},
+    ...                     {"forecast": "trend", "quarters": "held-in", "all": 2.0}])
+    >>> baseline_verdicts(mae)
+    ['held-in quarters: model MAE 1.50 pp; frozen 1.20 pp (model does NOT beat it); trend 2.00 pp (model beats it)']
+    """
+    lines = []
+    for quarters, rows in mae.groupby("quarters", sort=False):
+        by = rows.set_index("forecast")["all"]
+        parts = [f"{name} {by[name]:.2f} pp (model {'beats it' if by['model'] < by[name] else 'does NOT beat it'})"
+                 for name in ("frozen", "trend") if name in by]
+        lines.append(f"{quarters} quarters: model MAE {by['model']:.2f} pp; " + "; ".join(parts))
+    return lines
+
+
 def _typed(name: str, value: Any) -> Any:
     return int(round(value)) if SCHEMA[name].kind == "int" else round(float(value), 6)
 

@@ -282,7 +282,7 @@ def backend_options(args: argparse.Namespace) -> tuple[str, int | None]:
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
     """Run experiments.calibration.calibrate and print the fit; exit 1 if any run failed."""
-    from experiments.calibration import calibrate, load_calibration
+    from experiments.calibration import baseline_verdicts, calibrate, load_calibration
 
     backend, workers = backend_options(args)
     holdout = None
@@ -298,6 +298,10 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
                        quiet=args.quiet)
     print(f"fitted parameters (objective: RMSE {report.objective:.2f} percentage points):")
     print(report.posterior.to_string(float_format=lambda x: f"{x:.4g}"))
+    print("\nmean absolute error per vendor (percentage points), fitted model vs naive forecasts:")
+    print(report.mae.to_string(index=False))
+    for verdict in baseline_verdicts(report.mae):
+        print(verdict)
     print("wrote " + ", ".join(str(f) for f in report.files))
     if report.failed_runs:
         print(f"{report.failed_runs} runs failed; run the same command again to retry them", file=sys.stderr)

@@ -207,4 +207,5 @@ def test_calibrate_command_runs_the_calibration_and_validates_flags(tmp_path, ca
     assert main(["calibrate", str(spec), "--out", str(tmp_path / "cal"), "--backend", "serial", "--quiet"]) == 0
     out = capsys.readouterr().out
     assert "fitted parameters" in out and "switching_cost" in out
+    assert "held-in quarters: model MAE" in out and "frozen" in out and "trend" in out
     assert (tmp_path / "cal" / "fitted.toml").exists()
