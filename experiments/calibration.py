@@ -199,7 +199,7 @@ def baseline_means(steps: list[int]) -> dict[str, pd.DataFrame]:
 
     >>> b = baseline_means([1])
     >>> round(float(b["frozen"].loc[1, "alibaba"]), 3), round(float(b["trend"].loc[1, "huawei"]), 4)
-    (0.409, 0.1805)
+    (0.409, 0.1737)
     """
     obs = observed_table()
     pre = obs.loc[[-2, -1, 0]]

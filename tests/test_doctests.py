@@ -7,10 +7,13 @@ import pkgutil
 import pytest
 
 import agents
+import experiments
 import model
 
 MODULES = sorted(
-    f"{pkg.__name__}.{m.name}" for pkg in (agents, model) for m in pkgutil.iter_modules(pkg.__path__)
+    f"{pkg.__name__}.{m.name}"
+    for pkg in (agents, model, experiments)
+    for m in pkgutil.iter_modules(pkg.__path__)
 )
 
 
