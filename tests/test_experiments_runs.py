@@ -283,14 +283,15 @@ def test_progress_bar_on_a_terminal_and_quiet_without(tmp_path):
 
 
 # ---------------------------------------------------------------------- SIGKILL
+# Runs long enough (~0.2 s each) that a kill lands mid-sweep however fast the model gets.
 KILLABLE = """
 [experiment]
 name = "killable"
-steps = 10
+steps = 40
 replications = 5
 seed = 5
 [parameters]
-n_customers = 800
+n_customers = 4000
 [sweep]
 design = "grid"
 [sweep.values]
