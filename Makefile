@@ -18,6 +18,7 @@ bench:
 	bash scripts/bootstrap.sh test,viz,dist
 	.venv/bin/python benchmarks/bench_model.py
 	.venv/bin/python benchmarks/bench_batch.py
+	.venv/bin/python benchmarks/bench_backends.py
 
 # Run the analysis notebooks at their full settings; HTML copies with figures in notebooks/out/.
 # Their experiment stores live there too: start afresh so a changed model never mixes in.
