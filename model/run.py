@@ -42,9 +42,10 @@ def simulate(params: Mapping[str, Any], seed: int, steps: int | None = None,
     model.run_for(steps)
     vendors, market = model.vendor_frame(), model.market_frame()
     keep = collected_steps(steps, collect)
-    return RunOutput(vendors[vendors.step.isin(keep)].reset_index(drop=True),
-                     market[market.step.isin(keep)].reset_index(drop=True),
-                     model if keep_model else None)
+    if collect != "step":  # every step is the common case: no filtering copy then
+        vendors = vendors[vendors.step.isin(keep)].reset_index(drop=True)
+        market = market[market.step.isin(keep)].reset_index(drop=True)
+    return RunOutput(vendors, market, model if keep_model else None)
 
 
 def collected_steps(steps: int, collect: str | int) -> list[int]:
