@@ -300,6 +300,19 @@ switching_cost = [0.5, 2.0]
 """
 
 
+def stop_sweep(proc: subprocess.Popen, family: set[int]) -> None:
+    """SIGKILL a sweep and every process it started, each by its PID (idempotent)."""
+    if proc.poll() is None:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    # The pool's workers and forkserver lose their parent; stop each by its PID.
+    for pid in family:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
 def _done_runs(out: Path) -> int:
     try:
         return sum(1 for s in pq.read_table(out / "runs.parquet", columns=["status"]).column("status").to_pylist()
@@ -326,15 +339,7 @@ def test_sigkill_mid_sweep_then_resume_equals_uninterrupted(tmp_path):
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
     finally:
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=30)
-        # The pool's workers and forkserver lose their parent; stop each by its PID.
-        for pid in family:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        stop_sweep(proc, family)
     assert proc.returncode == -signal.SIGKILL
     done_at_kill = _done_runs(out)
     assert 3 <= done_at_kill < total, f"kill came too late to test anything ({done_at_kill}/{total})"
@@ -411,14 +416,7 @@ def test_a_worker_killed_mid_run_fails_its_runs_and_the_sweep_goes_on(tmp_path):
         os.kill(victim.pid, signal.SIGKILL)
         stdout, stderr = proc.communicate(timeout=300)
     finally:
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=30)
-        for pid in family:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        stop_sweep(proc, family)
     assert proc.returncode == 1, stderr
     runs = load_results(out).runs
     failed = runs[runs.status == "failed"]
