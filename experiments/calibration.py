@@ -34,7 +34,6 @@ Example
 from __future__ import annotations
 
 import json
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,7 +41,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from experiments.spec import MISSING, SpecError, canonical_json, parse_spec
+from experiments.spec import MISSING, SpecError, canonical_json, parse_spec, read_toml
 from model.params import SCHEMA
 from model.scenarios import START_QUARTER, START_YEAR, china_shares
 
@@ -96,10 +95,7 @@ def load_calibration(path: str | Path, holdout: int | None = None) -> Calibratio
 def parse_calibration(text: str, source: str = "<spec>", base_dir: str | Path = ".",
                       holdout: int | None = None) -> CalibrationSpec:
     """Validate calibration spec text: [experiment], [parameters], [calibration] (+ ranges)."""
-    try:
-        doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
-        raise SpecError(source, "(toml)", MISSING, f"not valid TOML: {err}") from None
+    doc = read_toml(text, source)
     cal = doc.pop("calibration", None)
     if not isinstance(cal, dict):
         raise SpecError(source, "calibration", MISSING, "missing: a [calibration] table with [calibration.ranges]")
@@ -355,7 +351,6 @@ def _write_outputs(out: Path, cspec: CalibrationSpec, fitted: dict[str, Any], ob
                    posterior: pd.DataFrame, by_quarter: pd.DataFrame, mae: pd.DataFrame, scored: pd.DataFrame,
                    held_in: list[int], held_out: list[int]) -> list[Path]:
     from experiments.store import atomic_write
-    from model.charts import vendor_colour  # noqa: F401  (imported for the plot below)
 
     params = {**{k: v for k, v in cspec.fixed.items() if k != "steps"}, **fitted}
     fitted_toml = ("# Fitted by `cloudmarket calibrate` (objective: RMSE of spend shares, percentage points)\n"

@@ -246,7 +246,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     try:
         report = sweep(spec, args.out, backend=backend, workers=workers, scheduler=args.scheduler, quiet=args.quiet)
     except KeyboardInterrupt:
-        print(f"\ninterrupted: finished runs are stored; run the same command again to resume", file=sys.stderr)
+        print("\ninterrupted: finished runs are stored; run the same command again to resume", file=sys.stderr)
         return 130
     pending = report.total - report.done - report.failed
     print(f"{spec.name}: {report.total} runs: {report.done} done, {report.failed} failed, {pending} pending "

@@ -142,10 +142,7 @@ def load_spec(path: str | Path) -> Spec:
 
 def parse_spec(text: str, source: str = "<spec>", base_dir: str | Path = ".") -> Spec:
     """Validate spec ``text`` (TOML); ``base_dir`` resolves ``experiment.params``."""
-    try:
-        doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
-        raise SpecError(source, "(toml)", MISSING, f"not valid TOML: {err}") from None
+    doc = read_toml(text, source)
     _check_keys(source, "", doc, _TABLES)
     experiment = _table(source, doc, "experiment", required=True)
     _check_keys(source, "experiment.", experiment, _EXPERIMENT_KEYS)
@@ -200,6 +197,22 @@ def parse_spec(text: str, source: str = "<spec>", base_dir: str | Path = ".") ->
     return Spec(name=name, replications=replications, seed=seed, collect=collect, design=design,
                 fixed=fixed, values=values, ranges=ranges, samples=samples, description=description,
                 source=source, text=text, params_file=params_file)
+
+
+def read_toml(text: str, source: str, path: str = "(toml)", value: Any = MISSING) -> dict[str, Any]:
+    """Parse TOML ``text``; a syntax error becomes a SpecError at ``path``."""
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise SpecError(source, path, value, f"not valid TOML: {err}") from None
+
+
+def _swept_name(source: str, path: str, name: str, given: Any, origin: dict):
+    """The schema entry of a swept parameter; refuses unknown names and fixed-and-swept ones."""
+    check = _coerce_name(source, path, name)
+    if name in origin:
+        raise SpecError(source, path, given, f"also fixed at {origin[name]}; a parameter is fixed or swept, not both")
+    return check
 
 
 def origin_of(spec: Spec, name: str) -> str:
@@ -276,10 +289,7 @@ def _read_params_file(source: str, name: Any, base_dir: Path) -> tuple[dict[str,
         text = path.read_text(encoding="utf-8")
     except OSError as err:
         raise SpecError(source, "experiment.params", name, f"cannot read {path} ({err.strerror or err})") from None
-    try:
-        doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
-        raise SpecError(source, "experiment.params", name, f"not valid TOML: {err}") from None
+    doc = read_toml(text, source, "experiment.params", name)
     params = doc.get("parameters", doc)
     if not isinstance(params, dict):
         raise SpecError(source, "experiment.params", name, "must hold NAME = VALUE lines or a [parameters] table")
@@ -292,9 +302,7 @@ def _grid_values(source: str, table: dict, origin: dict) -> dict[str, list[Any]]
     values = {}
     for name, given in table.items():
         path = f"sweep.values.{name}"
-        check = _coerce_name(source, path, name)
-        if name in origin:
-            raise SpecError(source, path, given, f"also fixed at {origin[name]}; a parameter is fixed or swept, not both")
+        check = _swept_name(source, path, name, given, origin)
         if not isinstance(given, list):
             raise SpecError(source, path, given, "must be a list of values, e.g. [0.0, 0.5]")
         if not given:
@@ -318,9 +326,7 @@ def _ranges(source: str, table: dict, origin: dict) -> dict[str, tuple[float, fl
     ranges = {}
     for name, given in table.items():
         path = f"sweep.ranges.{name}"
-        check = _coerce_name(source, path, name)
-        if name in origin:
-            raise SpecError(source, path, given, f"also fixed at {origin[name]}; a parameter is fixed or swept, not both")
+        check = _swept_name(source, path, name, given, origin)
         if check.kind not in ("float", "int"):
             raise SpecError(source, path, given, f"{name} is a {check.kind}; only numbers can be sampled over a range")
         if not isinstance(given, list) or len(given) != 2:

@@ -199,7 +199,7 @@ class CloudMarket(mesa.Model):
            switching cost from it) so that, with no policy change, the expected shares
            after a review equal today's: the market starts at a steady state.
         """
-        p, rng = self.params, self.rng
+        rng = self.rng
         target = np.asarray(self.market.target_shares)
         sample = self._calibration_sample()
         w = self.spend[sample]
