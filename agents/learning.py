@@ -73,14 +73,32 @@ class RothErev(Fixed):
     def next_split(self, payoff: float, best_split: float, rng: np.random.Generator) -> float:
         k = SPLITS.index(self.split)
         reward = max(float(payoff), 0.0)  # reinforcement must be non-negative
-        gain = np.zeros(len(SPLITS))
+        # decay, then reinforce the split played and spill to its neighbours (adding the
+        # zero gain of the other splits would change nothing, so it is not done)
+        propensity = (1.0 - self.recency) * self.propensity
         neighbours = [i for i in (k - 1, k + 1) if 0 <= i < len(SPLITS)]
-        gain[k] = reward * (1.0 - self.experimentation)
+        propensity[k] += reward * (1.0 - self.experimentation)
         for i in neighbours:
-            gain[i] = reward * self.experimentation / len(neighbours)
-        self.propensity = (1.0 - self.recency) * self.propensity + gain
-        self.split = SPLITS[int(rng.choice(len(SPLITS), p=self.probabilities()))]
+            propensity[i] += reward * self.experimentation / len(neighbours)
+        self.propensity = propensity
+        self.split = SPLITS[draw_index(self.probabilities(), rng)]
         return self.split
+
+
+def draw_index(probabilities: np.ndarray, rng: np.random.Generator) -> int:
+    """One index drawn with the given probabilities: ``rng.choice(len(p), p=p)``, three times faster.
+
+    It is numpy's own algorithm for that call (cumulative sum, normalised, then one
+    uniform draw located by binary search), without its argument checks, so it takes
+    the same draw from ``rng`` and returns the same index (tests/test_learning.py).
+
+    >>> p = np.array([0.1, 0.6, 0.3])
+    >>> draw_index(p, np.random.default_rng(4)) == np.random.default_rng(4).choice(3, p=p)
+    True
+    """
+    cdf = probabilities.cumsum()
+    cdf /= cdf[-1]
+    return int(cdf.searchsorted(rng.random(), side="right"))
 
 
 def make_rule(name: str, *, recency: float, experimentation: float, imitation_rate: float):

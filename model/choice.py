@@ -27,6 +27,8 @@ array([0.70, 0.20, 0.10])
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -47,24 +49,58 @@ def vendor_quality_terms(need: np.ndarray, log_q_iaas: np.ndarray, log_q_paas: n
     return quality_weight * quality + vendor_level[None, :]
 
 
+@dataclass(frozen=True)
+class PeerSlice:
+    """The neighbour entries of some customers' rows of the adjacency, ready for peer shares.
+
+    The graph never changes, so a model computes the slice of each review cohort once
+    and reuses it every time that cohort reviews (see :func:`peer_slice`).
+    """
+
+    n_rows: int
+    keys: np.ndarray  # position of the entry's row in ``rows``, times n_vendors
+    neighbours: np.ndarray  # the neighbour of each entry, in CSR order
+    weights: np.ndarray | None  # edge weights, None when all are 1
+
+
+def peer_slice(adjacency: sp.csr_matrix, rows: np.ndarray | None, n_vendors: int) -> PeerSlice:
+    """The rows ``rows`` (all when None) of ``adjacency``, as a :class:`PeerSlice`.
+
+    >>> A = sp.csr_matrix(np.array([[0, 1, 1], [1, 0, 0], [1, 0, 0]]))
+    >>> s = peer_slice(A, np.array([0, 2]), n_vendors=2)
+    >>> s.keys.tolist(), s.neighbours.tolist(), s.weights
+    ([0, 0, 2], [1, 2, 0], None)
+    """
+    sub = adjacency if rows is None else adjacency[rows]
+    n_rows = sub.shape[0]
+    keys = np.repeat(np.arange(n_rows) * n_vendors, np.diff(sub.indptr))
+    weights = None if np.all(sub.data == 1) else np.asarray(sub.data, dtype=float)
+    return PeerSlice(n_rows, keys, sub.indices.copy(), weights)
+
+
+def peer_shares_of(peers: PeerSlice, provider: np.ndarray, spend: np.ndarray, n_vendors: int) -> np.ndarray:
+    """Spend share of each customer's neighbours on each vendor, (peers.n_rows, J).
+
+    Customers without neighbours get zeros (no peer pull either way).
+    """
+    neighbours = peers.neighbours
+    weights = spend[neighbours] if peers.weights is None else spend[neighbours] * peers.weights
+    totals = np.bincount(peers.keys + provider[neighbours], weights=weights,
+                         minlength=peers.n_rows * n_vendors).reshape(peers.n_rows, n_vendors)
+    totals = totals.astype(float, copy=False)  # a graph with no edges gives an integer bincount
+    norm = totals.sum(axis=1, keepdims=True)
+    return np.divide(totals, norm, out=np.zeros_like(totals), where=norm > 0)
+
+
 def peer_shares(adjacency: sp.csr_matrix, provider: np.ndarray, spend: np.ndarray,
                 n_vendors: int, rows: np.ndarray | None = None) -> np.ndarray:
     """Spend share of each customer's neighbours on each vendor, (len(rows), J).
-
-    Customers without neighbours get zeros (no peer pull either way).
 
     >>> A = sp.csr_matrix(np.array([[0, 1, 1], [1, 0, 0], [1, 0, 0]]))
     >>> peer_shares(A, np.array([0, 1, 0]), np.array([1.0, 3.0, 1.0]), 2).tolist()
     [[0.25, 0.75], [1.0, 0.0], [1.0, 0.0]]
     """
-    sub = adjacency if rows is None else adjacency[rows]
-    n_rows = sub.shape[0]
-    row_of_entry = np.repeat(np.arange(n_rows) * n_vendors, np.diff(sub.indptr))
-    neighbours = sub.indices
-    totals = np.bincount(row_of_entry + provider[neighbours], weights=spend[neighbours] * sub.data,
-                         minlength=n_rows * n_vendors).reshape(n_rows, n_vendors).astype(float, copy=False)
-    norm = totals.sum(axis=1, keepdims=True)
-    return np.divide(totals, norm, out=np.zeros_like(totals), where=norm > 0)
+    return peer_shares_of(peer_slice(adjacency, rows, n_vendors), provider, spend, n_vendors)
 
 
 def switching_penalty(current: np.ndarray, n_vendors: int, switching_cost: float) -> np.ndarray:

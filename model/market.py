@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import gc
 from contextlib import contextmanager
+from operator import attrgetter
 from typing import Any
 
 import mesa
@@ -47,6 +48,7 @@ VENDOR_REPORTS = {
     "profit": "profit",
     "cash": "cash",
 }
+VENDOR_NUMBERS = tuple(name for name in VENDOR_REPORTS if name != "vendor")  # the numeric columns
 MARKET_REPORTS = ("hhi", "cr3", "churn", "instability", "within_industry_hhi", "count_hhi")
 
 
@@ -87,10 +89,15 @@ class IndustryNetwork(Network):
             next(iter(cells.values()))._clear_cache()
 
 
-def _period_labels(steps: np.ndarray) -> np.ndarray:
-    """Calendar labels for an array of steps (one label computed per distinct step)."""
-    unique, inverse = np.unique(steps, return_inverse=True)
-    return np.array([period_label(s) for s in unique], dtype=object)[inverse]
+def review_cohorts(review_phase: np.ndarray, period: int) -> list[np.ndarray]:
+    """Rows of each review phase, ascending: cohort r reviews in quarters q with (q + r) % period == 0.
+
+    >>> [c.tolist() for c in review_cohorts(np.array([1, 0, 1, 2]), 3)]
+    [[1], [0, 2], [3]]
+    """
+    order = np.argsort(review_phase, kind="stable")
+    bounds = np.searchsorted(review_phase[order], np.arange(period + 1))
+    return [order[bounds[r]:bounds[r + 1]] for r in range(period)]
 
 
 class CloudMarket(mesa.Model):
@@ -132,15 +139,22 @@ class CloudMarket(mesa.Model):
         for v in self.vendors:
             v.iaas_investment_share = v.iaas_share
         self._allowed_cache: dict[bool, np.ndarray] = {}
-        self._due_cache: dict[int, np.ndarray] = {}
+        # The graph and review phases never change: each cohort's rows and its slice of the
+        # adjacency are found once here, not every time the cohort reviews.
+        self._cohorts = review_cohorts(self.review_phase, p["review_period"])
+        self._cohort_peers = [choice.peer_slice(self.adjacency, rows, self.n_vendors) for rows in self._cohorts]
+        self._vendor_numbers = attrgetter(*VENDOR_NUMBERS)
         # the "others" aggregate is many small firms: left out of concentration measures
         self._fragmented = np.array([name == "others" for name in self.vendor_names])
         self.churn = 0.0
         self._spend_shares = metrics.spend_shares(self.provider, self.spend, self.n_vendors)
         self._record_metrics(previous_spend_shares=self._spend_shares)
+        # Vendors are collected as one (vendor x VENDOR_NUMBERS) array per step by a model
+        # reporter, not by agenttype_reporters: that calls one reporter per vendor and field
+        # (about 6x slower per step) and its DataFrame is slow to build for every run of a batch.
         self.datacollector = mesa.DataCollector(
-            model_reporters={"step": "steps", "period": "period", **{k: k for k in MARKET_REPORTS}},
-            agenttype_reporters={CloudVendor: VENDOR_REPORTS},
+            model_reporters={"step": "steps", "period": "period", **{k: k for k in MARKET_REPORTS},
+                             "vendors": self.vendor_state},
         )
         self.datacollector.collect(self)  # step 0: the calibrated start, before any quarter
 
@@ -216,11 +230,16 @@ class CloudMarket(mesa.Model):
             return np.arange(self.n_customers)
         return np.sort(self.rng.choice(self.n_customers, CALIBRATION_SAMPLE, replace=False))
 
-    def _interaction_terms(self, rows: np.ndarray) -> np.ndarray:
-        """Peer influence and switching cost for customers ``rows``: they depend on providers."""
+    def _interaction_terms(self, rows: np.ndarray, peers: choice.PeerSlice | None = None) -> np.ndarray:
+        """Peer influence and switching cost for customers ``rows``: they depend on providers.
+
+        ``peers`` is the adjacency slice of ``rows`` when the caller has it already.
+        """
         p = self.params
-        peers = choice.peer_shares(self.adjacency, self.provider, self.spend, self.n_vendors, rows)
-        return p["peer_weight"] * peers + choice.switching_penalty(
+        if peers is None:
+            peers = choice.peer_slice(self.adjacency, rows, self.n_vendors)
+        shares = choice.peer_shares_of(peers, self.provider, self.spend, self.n_vendors)
+        return p["peer_weight"] * shares + choice.switching_penalty(
             self.provider[rows], self.n_vendors, p["switching_cost"])
 
     # ------------------------------------------------------------------ quarter
@@ -230,8 +249,9 @@ class CloudMarket(mesa.Model):
         quarter = self.steps  # Mesa has already advanced the counter: 1 in the first quarter
         active = policy.policy_active(quarter, p["policy_start"])
         self.spend *= 1.0 + p["market_growth"]
-        due = self._due_rows(quarter)
-        switched = self._review(due, self.allowed_vendors(active)[due])
+        cohort = -quarter % p["review_period"]
+        due = self._cohorts[cohort]
+        switched = self._review(due, self.allowed_vendors(active)[due], self._cohort_peers[cohort])
         self.tenure += 1
         self.tenure[switched] = 0
         self.churn = len(switched) / self.n_customers
@@ -243,25 +263,17 @@ class CloudMarket(mesa.Model):
         self._record_metrics(previous_spend_shares=previous)
         self.datacollector.collect(self)
 
-    def _due_rows(self, quarter: int) -> np.ndarray:
-        """Rows due for review in ``quarter``: those whose review phase + quarter is 0 mod period."""
-        period = self.params["review_period"]
-        key = quarter % period
-        if key not in self._due_cache:
-            self._due_cache[key] = np.flatnonzero((key + self.review_phase) % period == 0)
-        return self._due_cache[key]
-
-    def _review(self, due: np.ndarray, allowed: np.ndarray) -> np.ndarray:
-        """Customers ``due`` choose a vendor; returns the rows that switched."""
+    def _review(self, due: np.ndarray, allowed: np.ndarray, peers: choice.PeerSlice) -> np.ndarray:
+        """Customers ``due`` (their neighbours in ``peers``) choose a vendor; returns the rows that switched."""
         if len(due) == 0:
             return due
-        utility = self.utility(due)
+        utility = self.utility(due, peers)
         chosen = choice.draw_choices(utility, self.rng, allowed)
         moved = chosen != self.provider[due]
         self.provider[due] = chosen  # synchronous: all chose against last quarter's peers
         return due[moved]
 
-    def utility(self, rows: np.ndarray) -> np.ndarray:
+    def utility(self, rows: np.ndarray, peers: choice.PeerSlice | None = None) -> np.ndarray:
         """Utility (len(rows), J) of every vendor for customers ``rows`` (see model/choice.py)."""
         p = self.params
         v = self.vendors
@@ -270,7 +282,7 @@ class CloudMarket(mesa.Model):
             np.log([x.iaas_quality for x in v]), np.log([x.paas_quality for x in v]),
             np.log([x.congestion for x in v]), np.log([x.price for x in v]),
             p["quality_weight"], p["congestion_elasticity"], p["price_weight"])
-        return self.intercepts + vendor_terms + self._static_utility[rows] + self._interaction_terms(rows)
+        return self.intercepts + vendor_terms + self._static_utility[rows] + self._interaction_terms(rows, peers)
 
     def allowed_vendors(self, active: bool) -> np.ndarray:
         """Bool (customers, vendors): who may buy from whom, with policy on or off."""
@@ -319,21 +331,37 @@ class CloudMarket(mesa.Model):
         """Calendar quarter of the current step (step 0 = 2020Q3)."""
         return period_label(self.steps)
 
+    def vendor_state(self) -> np.ndarray:
+        """This step's vendor numbers, (vendors, VENDOR_NUMBERS) floats: what is collected."""
+        return np.array([self._vendor_numbers(v) for v in self.vendors], dtype=float)
+
+    def vendor_columns(self) -> dict[str, np.ndarray]:
+        """Vendor time series as columns: one entry per step and vendor (step, period, vendor, share, ...)."""
+        records = self.datacollector.model_vars
+        state = np.stack(records["vendors"])  # (steps collected, vendors, numbers)
+        n_steps, n_vendors = state.shape[:2]
+        steps = np.repeat(np.asarray(records["step"], dtype=np.int64), n_vendors)
+        columns = {"step": steps, "period": np.repeat(np.asarray(records["period"], dtype=object), n_vendors),
+                   "vendor": np.tile(np.asarray(self.vendor_names, dtype=object), n_steps)}
+        flat = state.reshape(n_steps * n_vendors, -1)
+        columns.update((name, flat[:, k].copy()) for k, name in enumerate(VENDOR_NUMBERS))
+        return {name: columns[name] for name in ("step", "period", *VENDOR_REPORTS)}
+
+    def market_columns(self) -> dict[str, np.ndarray]:
+        """Market time series as columns: one entry per step (step, period, hhi, cr3, churn, ...)."""
+        records = self.datacollector.model_vars
+        columns = {"step": np.asarray(records["step"], dtype=np.int64),
+                   "period": np.asarray(records["period"], dtype=object)}
+        columns.update((name, np.asarray(records[name], dtype=float)) for name in MARKET_REPORTS)
+        return columns
+
     def vendor_frame(self) -> pd.DataFrame:
         """Vendor time series: one row per step and vendor (step, period, vendor, share, ...)."""
-        df = self.datacollector.get_agenttype_vars_dataframe(CloudVendor)
-        steps = df.index.get_level_values("Step").to_numpy().round().astype(int)
-        # one constructor call from arrays: several times faster than reset_index/map
-        columns = {"step": steps, "period": _period_labels(steps)}
-        columns.update((name, df[name].to_numpy()) for name in VENDOR_REPORTS)
-        return pd.DataFrame(columns)
+        return pd.DataFrame(self.vendor_columns())
 
     def market_frame(self) -> pd.DataFrame:
         """Market time series: one row per step (step, period, hhi, cr3, churn, ...)."""
-        records = self.datacollector.model_vars
-        out = pd.DataFrame({name: records[name] for name in ("step", "period", *MARKET_REPORTS)})
-        out["step"] = out["step"].astype(int)
-        return out
+        return pd.DataFrame(self.market_columns())
 
     def shares_by(self, by: str) -> pd.DataFrame:
         """Current spend shares within each region or industry: rows groups, columns vendors.

@@ -1,0 +1,101 @@
+"""The model's fast paths compute exactly what the plain formulas compute.
+
+Each shortcut taken for speed (a cached adjacency slice per review cohort, cohorts found
+once at build, numpy's weighted draw without its checks, the in-place Roth-Erev update)
+is compared here with the straightforward version it replaced, bit for bit.
+"""
+
+import numpy as np
+import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from agents.learning import SPLITS, RothErev, draw_index
+from model import CloudMarket, choice
+from model.market import review_cohorts
+
+
+@settings(max_examples=200, deadline=None)
+@given(weights=st.lists(st.floats(0.0, 50.0), min_size=1, max_size=8).filter(lambda w: sum(w) > 1e-3),
+       seed=st.integers(0, 2**32 - 1))
+def test_draw_index_is_numpy_choice(weights, seed):
+    p = np.asarray(weights) / np.sum(weights)
+    ours, numpys = np.random.default_rng(seed), np.random.default_rng(seed)
+    for _ in range(5):
+        assert draw_index(p, ours) == numpys.choice(len(p), p=p)
+    assert ours.random() == numpys.random()  # the same number of draws was taken
+
+
+def _roth_erev_reference(rule, payoff, rng):
+    """Roth-Erev as first written: a full gain vector added to the decayed propensities."""
+    k = SPLITS.index(rule.split)
+    reward = max(float(payoff), 0.0)
+    gain = np.zeros(len(SPLITS))
+    neighbours = [i for i in (k - 1, k + 1) if 0 <= i < len(SPLITS)]
+    gain[k] = reward * (1.0 - rule.experimentation)
+    for i in neighbours:
+        gain[i] = reward * rule.experimentation / len(neighbours)
+    rule.propensity = (1.0 - rule.recency) * rule.propensity + gain
+    rule.split = SPLITS[int(rng.choice(len(SPLITS), p=rule.probabilities()))]
+    return rule.split
+
+
+@settings(max_examples=50, deadline=None)
+@given(payoffs=st.lists(st.floats(-2.0, 5.0), min_size=1, max_size=40),
+       recency=st.floats(0.0, 0.9), experimentation=st.floats(0.0, 0.9), seed=st.integers(0, 10_000))
+def test_roth_erev_matches_the_reference_update(payoffs, recency, experimentation, seed):
+    fast, slow = RothErev(recency, experimentation), RothErev(recency, experimentation)
+    rng_fast, rng_slow = np.random.default_rng(seed), np.random.default_rng(seed)
+    for payoff in payoffs:
+        assert fast.next_split(payoff, 0.5, rng_fast) == _roth_erev_reference(slow, payoff, rng_slow)
+        np.testing.assert_array_equal(fast.propensity, slow.propensity)
+
+
+@settings(max_examples=50, deadline=None)
+@given(n=st.integers(1, 300), period=st.integers(1, 9), seed=st.integers(0, 10_000))
+def test_review_cohorts_are_the_rows_due_each_quarter(n, period, seed):
+    phase = np.random.default_rng(seed).integers(0, period, size=n)
+    cohorts = review_cohorts(phase, period)
+    for quarter in range(1, 2 * period + 1):
+        due = np.flatnonzero((quarter + phase) % period == 0)
+        np.testing.assert_array_equal(cohorts[-quarter % period], due)
+
+
+@settings(max_examples=50, deadline=None)
+@given(n=st.integers(1, 80), density=st.floats(0.0, 0.5), weighted=st.booleans(), seed=st.integers(0, 10_000))
+def test_peer_slice_gives_the_dense_peer_shares(n, density, weighted, seed):
+    rng = np.random.default_rng(seed)
+    dense = np.triu(rng.random((n, n)) < density, 1).astype(float)
+    if weighted:
+        dense *= rng.integers(1, 4, size=(n, n))
+    dense = dense + dense.T
+    J = 4
+    provider, spend = rng.integers(0, J, size=n), rng.lognormal(size=n)
+    rows = np.sort(rng.choice(n, size=rng.integers(0, n + 1), replace=False))
+    # plain formula: neighbours' spend per vendor, over the neighbours' total spend
+    onehot = np.eye(J)[provider] * spend[:, None]
+    totals = dense[rows] @ onehot
+    norm = totals.sum(axis=1, keepdims=True)
+    expected = np.divide(totals, norm, out=np.zeros_like(totals), where=norm > 0)
+    got = choice.peer_shares_of(choice.peer_slice(sp.csr_matrix(dense), rows, J), provider, spend, J)
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-15)
+
+
+def test_cached_cohort_slices_give_the_model_the_same_utilities():
+    m = CloudMarket(n_customers=600, rng=4)
+    m.run_for(3)
+    for cohort, rows in enumerate(m._cohorts):
+        np.testing.assert_array_equal(m.utility(rows, m._cohort_peers[cohort]), m.utility(rows))
+
+
+def test_vendor_frame_holds_the_vendors_state_at_each_step():
+    m = CloudMarket(n_customers=300, rng=2)
+    m.run_for(2)
+    frame = m.vendor_frame()
+    last = frame[frame.step == 2].set_index("vendor")
+    for v in m.vendors:
+        assert last.loc[v.name, "capacity"] == v.capacity
+        assert last.loc[v.name, "iaas_investment_share"] == v.iaas_investment_share
+        assert last.loc[v.name, "congestion"] == v.congestion
+    assert frame.step.tolist() == [s for s in range(3) for _ in m.vendors]
+    assert frame.period.iloc[0] == "2020Q3" and frame.period.iloc[-1] == "2021Q1"
