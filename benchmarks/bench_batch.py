@@ -32,7 +32,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,30 +42,40 @@ SWITCHING = [0.5, 2.0]
 DEFAULT_CASES = ["50x200x8", "500x200x8", "50x2000x22"]  # runs x customers x quarters
 
 
-class PeakRSS:
-    """Sample this process's resident set size in a thread; ``peak`` is the largest seen."""
+SAMPLER = """
+import sys, time, psutil
+proc, peak = psutil.Process(int(sys.argv[1])), 0
+print("ready", flush=True)
+while not sys.stdin.closed:
+    peak = max(peak, proc.memory_info().rss)
+    import select
+    if select.select([sys.stdin], [], [], 0.005)[0]:
+        break
+print(max(peak, proc.memory_info().rss), flush=True)
+"""
 
-    def __init__(self, interval: float = 0.005):
+
+class PeakRSS:
+    """Peak resident set size of this process, sampled every 5 ms by a separate process.
+
+    A sampler thread would make the driver multi-threaded, which changes how a process
+    pool may start its workers (``experiments.runner.pool_context``); a process does not.
+    """
+
+    def __init__(self):
         import psutil
 
-        self._proc, self._interval = psutil.Process(), interval
-        self.start = self.peak = self._proc.memory_info().rss
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self._proc.memory_info().rss)
-            time.sleep(self._interval)
+        self.start = self.peak = psutil.Process().memory_info().rss
 
     def __enter__(self):
-        self._thread.start()
+        self._proc = subprocess.Popen([sys.executable, "-c", SAMPLER, str(os.getpid())],
+                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert self._proc.stdout.readline().strip() == "ready"
         return self
 
     def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, self._proc.memory_info().rss)
+        out, _ = self._proc.communicate(input="stop\n", timeout=60)
+        self.peak = max(self.peak, int(out.strip().splitlines()[-1]))
 
 
 def run_ours(runs: int, customers: int, steps: int, workers: int, scratch: Path) -> None:
@@ -97,15 +106,14 @@ def run_mesa(runs: int, customers: int, steps: int, workers: int, scratch: Path)
     import mesa
     import pandas as pd
 
-    from model.market import CloudMarket
-
+    from benchmarks.mesa_collected import MesaCollectedMarket
     from experiments.sampling import replication_seed
 
     # The very seeds our runner uses (common random numbers, replication r -> one seed), so
     # both sides run identical models: a model's cost depends on its seed (some draws make
     # the start-up calibration much slower), and different seeds would skew the timing.
     seeds = [replication_seed(1, r) for r in range(runs // (len(SEVERITY) * len(SWITCHING)))]
-    rows = mesa.batch_run(CloudMarket, parameters={"scenario": "china-2020", "n_customers": customers,
+    rows = mesa.batch_run(MesaCollectedMarket, parameters={"scenario": "china-2020", "n_customers": customers,
                                                    "export_control_severity": SEVERITY,
                                                    "switching_cost": SWITCHING},
                           number_processes=workers, rng=seeds, data_collection_period=1, max_steps=steps,
@@ -144,7 +152,11 @@ def one_case(method: str, runs: int, customers: int, steps: int, workers: int, m
 
 
 def measure(method: str, case: tuple[int, int, int], workers: int, mode: str) -> dict:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    # Both sides get the environment `cloudmarket` gives itself (one BLAS thread, no Arrow
+    # background thread): mesa's spawned workers inherit it, ours can then fork its workers.
+    from experiments.cli import SINGLE_THREAD_ENV
+
+    env = {**os.environ, **SINGLE_THREAD_ENV, "PYTHONPATH": str(ROOT)}
     proc = subprocess.run([sys.executable, __file__, "--case", method, *map(str, case), str(workers), mode],
                           capture_output=True, text=True, env=env, cwd=ROOT, timeout=1800)
     if proc.returncode != 0:
@@ -207,9 +219,14 @@ def main() -> int:
         "Both run the same models: the same grid and the same seeds (ours derives one seed per "
         "replication from the spec's seed; mesa gets that list as `rng=`).",
         "Ours: `experiments.runner.sweep`, local process pool, Parquet store (market + vendor tables, "
-        "one part file per run). mesa: `mesa.batch_run(..., number_processes, rng=seeds, "
+        "one part file per run). mesa: `mesa.batch_run(MesaCollectedMarket, ..., number_processes, rng=seeds, "
         "data_collection_period=1)`, whose rows (one per vendor and step, market columns repeated) are "
-        "then written to one Parquet file.",
+        "then written to one Parquet file. `MesaCollectedMarket` (`benchmarks/mesa_collected.py`) is "
+        "CloudMarket with its vendors collected by Mesa's `agenttype_reporters`, the form batch_run turns "
+        "into one row per agent; same trajectory, same table (`tests/test_bench_equivalence.py`).",
+        "Both drivers run with one BLAS thread and no Arrow background thread (the environment "
+        "`cloudmarket` sets for itself); the driver's RSS is sampled by a separate process, so the driver "
+        "has no extra thread.",
         f"Each measurement runs in a fresh process. Wall time: fastest of {args.repeats} alternating repeats "
         "(the machine is shared, so single timings are noisy); RSS growth = driver peak RSS minus RSS just "
         "before the batch (largest over the repeats); heap peak = tracemalloc peak of the driver (one "
@@ -245,19 +262,23 @@ def main() -> int:
 
 NOTES = """## Where the time goes
 
-Profiled by hand on this machine (2026-11-26), per run of 200 customers x 8 quarters: the
-model itself (build + 8 steps) about 20 ms; `model.run.simulate` turning the DataCollector
-into the vendor and market DataFrames about 12 ms (mesa.batch_run reads the same records
-as dicts for about 1 ms); our driver converting and writing two Parquet part files about
-5 ms, and unpickling the tables about 1 ms. With runs this small those fixed costs make our
-runner slower in wall time (about 40 ms of CPU per run against about 21 ms). At the size of
-the shipped specs (2,000 customers, 22 quarters, about 250 ms per run) they are a few per
-cent and the two are level. Driver memory is the other way round: ours stays flat in the
-number of runs (results go to disk as each run ends), mesa.batch_run holds every row.
+Measured by hand on this machine (2026-11-26), per run of 200 customers x 8 quarters: the
+model itself (build + 8 steps, the same class on both sides up to how vendors are
+collected) about 9 ms. What differs is around it:
 
-Model seeds matter for timing: some seeds make the start-up calibration
-(`model.choice.rebalance`) take 1.5-2 s instead of 30 ms at 200 customers (seeds 13, 30 and
-48 among 0-49), so both sides are given the same seeds.
+- **Worker start-up.** `mesa.batch_run` sets the `spawn` start method, so each of its
+  workers starts a fresh interpreter that imports the model (numpy, scipy, pandas, Mesa:
+  about 1.1 s here) before its first run. Our local backend forks its workers from the
+  driver, which has all of that imported already, when the driver has a single OS thread
+  (`experiments.runner.pool_context`; otherwise it uses a forkserver, which pays the
+  import once). This is most of the difference at 50 runs.
+- **Results.** Our worker builds the vendor and market tables straight from the
+  collected arrays and encodes them as Parquet (about 1 ms), so the driver only writes
+  bytes to disk; mesa's worker sends one dict per vendor and step back to the driver,
+  which holds them all and writes them at the end.
+
+Driver memory: ours stays flat in the number of runs (results go to disk as each run
+ends); mesa.batch_run holds every row until the batch ends.
 """
 
 

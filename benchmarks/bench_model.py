@@ -452,7 +452,7 @@ def render(results: dict, args, info: dict) -> str:
               "|---|" + "---:|" * len(sizes)]
     for k in cpu[sizes[-1]]["step_phases"]:
         lines.append(f"| {k} | " + " | ".join(ms(cpu[n]['step_phases'].get(k, 0.0)) for n in sizes) + " |")
-    lines.append("| rest of `step` (spend growth, due rows, tenure, demand, Mesa's step wrapper) | " + " | ".join(
+    lines.append("| rest of `step` (spend growth, cohort lookup, tenure, demand, Mesa's step wrapper) | " + " | ".join(
         ms(cpu[n]["step"] - sum(cpu[n]["step_phases"].values())) for n in sizes) + " |")
     lines += ["", "## 2. Idiomatic Mesa baseline", "",
               "Each customer's `step()` loops over its neighbours' agents and the vendor agents in Python, "

@@ -21,7 +21,16 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from model.params import SCHEMA, ParameterError, describe, parse_assignment, resolve
+# Before numpy and pyarrow load: no helper threads in this process unless the user asks
+# for them. Batches are parallel over processes (BLAS threads would only oversubscribe
+# the cores), and a driver with a single thread may fork its pool's workers, which start
+# at once instead of importing the model again (experiments.runner.pool_context).
+SINGLE_THREAD_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+                     "JE_ARROW_MALLOC_CONF": "background_thread:false"}
+for _name, _value in SINGLE_THREAD_ENV.items():
+    os.environ.setdefault(_name, _value)
+
+from model.params import SCHEMA, ParameterError, describe, parse_assignment, resolve  # noqa: E402
 
 EXIT_USAGE = 2
 EXIT_FAILED_RUNS = 1

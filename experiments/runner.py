@@ -40,7 +40,7 @@ import pandas as pd
 
 from experiments.sampling import design_points, replication_seed
 from experiments.spec import MISSING, Spec, SpecError, canonical_json, origin_of
-from experiments.store import Store, StoreError
+from experiments.store import Store, StoreError, encode_part
 
 BACKENDS = ("serial", "local", "dask")
 FLUSH_SECONDS = 1.0  # how often runs.parquet is rewritten during a sweep (the journal is per run)
@@ -66,14 +66,14 @@ class RunTask:
 
 @dataclass
 class RunResult:
-    """What a worker sends back: status, traceback if failed, wall time and the tables."""
+    """What a worker sends back: status, traceback if failed, wall time and the tables (Parquet bytes)."""
 
     run_id: str
     status: str
     error: str | None
     wall_s: float
-    vendors: pd.DataFrame | None = None
-    market: pd.DataFrame | None = None
+    vendors: bytes | None = None
+    market: bytes | None = None
 
 
 @dataclass
@@ -126,15 +126,20 @@ def plan(spec: Spec, lhs_blocks: list[int] | None = None, unique: bool = True) -
 
 
 def execute(task: RunTask) -> RunResult:
-    """Run one task; an exception becomes a failed result carrying its traceback."""
-    from model.run import simulate
+    """Run one task; an exception becomes a failed result carrying its traceback.
+
+    The tables come back as Parquet bytes: encoding happens in the worker, in parallel,
+    and the driver only writes files.
+    """
+    from model.run import simulate_columns
 
     start = time.perf_counter()
     try:
-        out = simulate(task.params, seed=task.seed, collect=task.collect)
+        vendors, market = simulate_columns(task.params, seed=task.seed, collect=task.collect)
+        vendors, market = encode_part(task.run_id, vendors), encode_part(task.run_id, market)
     except Exception:  # noqa: BLE001 - any failure of a run is data, not a crash of the batch
         return RunResult(task.run_id, "failed", traceback.format_exc(), time.perf_counter() - start)
-    return RunResult(task.run_id, "done", None, time.perf_counter() - start, out.vendors, out.market)
+    return RunResult(task.run_id, "done", None, time.perf_counter() - start, vendors, market)
 
 
 # ---------------------------------------------------------------------- backends
@@ -143,16 +148,40 @@ def _serial(tasks: Iterable[RunTask], workers: int, scheduler: str | None) -> It
         yield [(task, execute(task))]
 
 
-def _local(tasks: Iterable[RunTask], workers: int, scheduler: str | None) -> Iterator[list[tuple[RunTask, RunResult]]]:
-    """A process pool; forkserver, because forking a driver with threads can deadlock."""
+def pool_context():
+    """The multiprocessing start method for the local pool: fork when it is safe, else forkserver.
+
+    Forked workers start at once with the driver's modules already imported; a forkserver
+    must first import the model (numpy, scipy, pandas, Mesa: about a second here), which
+    is most of the wall time of a batch of small runs. Forking a process that runs other
+    threads can deadlock the child (a lock held by a thread that does not exist there), so
+    fork is used only on Linux while the driver has a single OS thread (BLAS and Arrow
+    pools count; the ``cloudmarket`` command starts without them, see experiments/cli.py).
+    ProcessPoolExecutor forks all its workers before it starts its own management thread.
+    """
     import multiprocessing
 
-    from concurrent.futures.process import BrokenProcessPool
-
+    if sys.platform.startswith("linux") and os_threads() == 1:
+        return multiprocessing.get_context("fork")
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["experiments.runner", "model.run"])
+    return context
+
+
+def os_threads() -> int:
+    """Threads of this process as the OS counts them (Python's and native libraries'); 0 if unknown."""
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        return 0
+
+
+def _local(tasks: Iterable[RunTask], workers: int, scheduler: str | None) -> Iterator[list[tuple[RunTask, RunResult]]]:
+    """A process pool (see :func:`pool_context` for how its workers start)."""
+    from concurrent.futures.process import BrokenProcessPool
+
     pending = iter(tasks)
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=pool_context())
     try:
         in_flight: dict[Any, RunTask] = {}
         while True:
@@ -176,7 +205,7 @@ def _local(tasks: Iterable[RunTask], workers: int, scheduler: str | None) -> Ite
                     batch.append((task, _result_of(task, future.result)))
                 in_flight.clear()
                 pool.shutdown(wait=False, cancel_futures=True)
-                pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+                pool = ProcessPoolExecutor(max_workers=workers, mp_context=pool_context())
             yield batch
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
@@ -361,6 +390,9 @@ def sweep(spec: Spec, out: str | Path, backend: str = "local", workers: int | No
 def _progress(total: int, initial: int, name: str, quiet: bool):
     from tqdm import tqdm
 
+    # tqdm's monitor thread would make the driver multi-threaded, and the local pool would
+    # then start its workers the slow way (pool_context); the bar refreshes on updates anyway.
+    tqdm.monitor_interval = 0
     # A bar only on a terminal: logs and pipes get the final summary alone.
     disable = quiet or not sys.stderr.isatty()
     try:

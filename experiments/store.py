@@ -40,6 +40,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -105,7 +106,9 @@ class Store:
     def read_run_rows(self) -> list[dict[str, Any]]:
         """Run records as plain dicts, runs.parquet updated by the journal (later rows win)."""
         path = self.root / RUNS
-        rows = {r["run_id"]: r for r in pq.read_table(path).to_pylist()} if path.exists() else {}
+        # use_threads=False: a small table, and Arrow's thread pool would outlive the read
+        # (a driver with threads starts its pool workers the slow way, see runner.pool_context)
+        rows = {r["run_id"]: r for r in pq.read_table(path, use_threads=False).to_pylist()} if path.exists() else {}
         for row in self._journal_rows():
             rows[row["run_id"]] = row
         return list(rows.values())
@@ -150,13 +153,10 @@ class Store:
         text = json.dumps(manifest, indent=2, sort_keys=False, default=str)
         atomic_write(self.root / MANIFEST, lambda p: p.write_text(text + "\n", encoding="utf-8"))
 
-    def write_part(self, table: str, run_id: str, frame: pd.DataFrame) -> None:
-        """Write one run's rows of ``table`` with a leading run_id column, atomically."""
-        folder = self.root / table
-        folder.mkdir(parents=True, exist_ok=True)
-        arrow = pa.Table.from_pandas(frame, preserve_index=False)
-        arrow = arrow.add_column(0, "run_id", pa.array([run_id] * len(frame), type=pa.string()))
-        atomic_write(self.part_path(table, run_id), lambda p: pq.write_table(arrow, p))
+    def write_part(self, table: str, run_id: str, part: bytes | pd.DataFrame) -> None:
+        """Write one run's rows of ``table`` atomically: Parquet bytes from :func:`encode_part`, or a DataFrame."""
+        data = part if isinstance(part, bytes) else encode_part(run_id, {c: part[c].to_numpy() for c in part.columns})
+        atomic_write(self.part_path(table, run_id), lambda p: p.write_bytes(data))
 
     def append_journal(self, rows: Iterable[dict[str, Any]]) -> None:
         """Record finished runs by appending JSON lines to runs.journal (cheap, O(1) per run)."""
@@ -186,6 +186,25 @@ class Store:
                     path.unlink(missing_ok=True)
                     removed += 1
         return removed
+
+
+def encode_part(run_id: str, columns: dict[str, np.ndarray]) -> bytes:
+    """One run's rows as a Parquet file in memory, with a leading ``run_id`` column.
+
+    Batch workers call this, so encoding runs in parallel and the driver only writes
+    bytes. Text columns (numpy object arrays) become Arrow strings, numbers keep their dtype.
+
+    >>> data = encode_part("abc", {"step": np.array([0, 1]), "period": np.array(["2020Q3", "2020Q4"], dtype=object)})
+    >>> pq.read_table(pa.BufferReader(data)).to_pylist()[1]
+    {'run_id': 'abc', 'step': 1, 'period': '2020Q4'}
+    """
+    n = len(next(iter(columns.values()))) if columns else 0
+    arrays = {"run_id": pa.array([run_id] * n, type=pa.string())}
+    for name, values in columns.items():
+        arrays[name] = pa.array(values.tolist(), type=pa.string()) if values.dtype == object else pa.array(values)
+    sink = pa.BufferOutputStream()
+    pq.write_table(pa.table(arrays), sink)
+    return sink.getvalue().to_pybytes()
 
 
 def runs_table(rows: Iterable[dict[str, Any]], swept: Iterable[str]) -> pa.Table:

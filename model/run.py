@@ -13,10 +13,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from model.market import CloudMarket
 from model.params import MODEL_PARAMS, resolve
+
+
+Columns = dict[str, np.ndarray]
 
 
 @dataclass
@@ -36,16 +40,41 @@ def simulate(params: Mapping[str, Any], seed: int, steps: int | None = None,
     the returned rows: "step" keeps every step, "end" the first and last, an integer k
     every k-th step plus the last.
     """
+    model, vendors, market = _run(params, seed, steps, collect)
+    return RunOutput(pd.DataFrame(vendors), pd.DataFrame(market), model if keep_model else None)
+
+
+def simulate_columns(params: Mapping[str, Any], seed: int, steps: int | None = None,
+                     collect: str | int = "step") -> tuple[Columns, Columns]:
+    """:func:`simulate` for batch workers: the vendor and market tables as numpy columns.
+
+    The same rows as ``simulate``, without building DataFrames (a run's fixed cost that
+    matters when a batch has thousands of small runs).
+
+    >>> vendors, market = simulate_columns({"n_customers": 200}, seed=1, steps=3, collect="end")
+    >>> vendors["step"].tolist()[::8], market["step"].tolist()
+    ([0, 3], [0, 3])
+    """
+    _, vendors, market = _run(params, seed, steps, collect)
+    return vendors, market
+
+
+def _run(params: Mapping[str, Any], seed: int, steps: int | None,
+         collect: str | int) -> tuple[CloudMarket, Columns, Columns]:
     full = resolve(dict(params))
     steps = full["steps"] if steps is None else steps
+    keep = collected_steps(steps, collect)
     model = CloudMarket(rng=seed, **{k: full[k] for k in MODEL_PARAMS})
     model.run_for(steps)
-    vendors, market = model.vendor_frame(), model.market_frame()
-    keep = collected_steps(steps, collect)
+    vendors, market = model.vendor_columns(), model.market_columns()
     if collect != "step":  # every step is the common case: no filtering copy then
-        vendors = vendors[vendors.step.isin(keep)].reset_index(drop=True)
-        market = market[market.step.isin(keep)].reset_index(drop=True)
-    return RunOutput(vendors, market, model if keep_model else None)
+        vendors, market = _rows_at(vendors, keep), _rows_at(market, keep)
+    return model, vendors, market
+
+
+def _rows_at(columns: Columns, steps: list[int]) -> Columns:
+    rows = np.isin(columns["step"], steps)
+    return {name: values[rows] for name, values in columns.items()}
 
 
 def collected_steps(steps: int, collect: str | int) -> list[int]:

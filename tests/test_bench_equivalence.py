@@ -6,6 +6,9 @@
   over 20 seeds (paired Wilcoxon).
 * The numpy floor (``benchmarks/floor.py``) reproduces CloudMarket's trajectory exactly
   from the same state and RNG.
+* The model given to ``mesa.batch_run`` in ``benchmarks/bench_batch.py``
+  (``benchmarks/mesa_collected.py``) runs the same trajectory and its agent-type rows
+  hold the same vendor table as ``CloudMarket.vendor_frame()``.
 
 Speed is never asserted here: ``make bench`` reports it in ``benchmarks/RESULTS.md``.
 """
@@ -18,6 +21,7 @@ from scipy import stats
 
 from benchmarks.floor import FloorMarket
 from benchmarks.idiomatic import IdiomaticMarket
+from benchmarks.mesa_collected import MesaCollectedMarket
 from model import CloudMarket, choice
 
 POLICY = {"ban_regions": ["CN"], "ban_segments": ["government", "critical"],
@@ -127,3 +131,14 @@ def test_floor_reproduces_the_model(params):
                                [last[k] for k in ("hhi", "cr3", "churn", "instability",
                                                   "within_industry_hhi", "count_hhi")], rtol=1e-12)
     assert [v.cash for v in m.vendors] == f.vendor["cash"]
+
+
+def test_batch_run_model_collects_the_same_vendor_table():
+    ours, theirs = CloudMarket(n_customers=400, rng=5, **POLICY), MesaCollectedMarket(n_customers=400, rng=5, **POLICY)
+    ours.run_for(4)
+    theirs.run_for(4)
+    rows = theirs.datacollector.get_agenttype_vars_dataframe(type(theirs.vendors[0])).reset_index(drop=True)
+    frame = ours.vendor_frame()
+    for column in ("vendor", "share", "spend_share", "capacity", "revenue", "cash"):
+        assert rows[column].tolist() == frame[column].tolist(), column
+    assert theirs.datacollector.get_model_vars_dataframe().hhi.tolist() == ours.market_frame().hhi.tolist()

@@ -18,14 +18,14 @@ import pytest
 
 import model.run
 from experiments import load_results
-from experiments.cli import main
+from experiments.cli import SINGLE_THREAD_ENV, main
 from experiments.runner import plan
 from experiments.sampling import replication_seed
 from experiments.spec import parse_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = str(ROOT / ".venv" / "bin" / "cloudmarket")
-REAL_SIMULATE = model.run.simulate
+REAL_SIMULATE = model.run.simulate_columns
 
 TINY = """
 [experiment]
@@ -69,7 +69,7 @@ def assert_same_tables(a: Path, b: Path) -> None:
 
 
 class CountingSimulate:
-    """Wraps model.run.simulate (serial backend runs in this process) to count and fail runs."""
+    """Wraps model.run.simulate_columns (serial backend runs in this process) to count and fail runs."""
 
     def __init__(self, fail_when=lambda params, seed: False):
         self.calls: list[tuple[dict, int]] = []
@@ -136,7 +136,7 @@ def test_failed_run_is_recorded_others_go_on_then_resume_retries_only_it(tmp_pat
     spec = write_spec(tmp_path, TINY.format(reps=2))
     out = tmp_path / "store"
     failing = CountingSimulate(lambda params, seed: params["switching_cost"] == 2.0 and seed == replication_seed(11, 1))
-    monkeypatch.setattr(model.run, "simulate", failing)
+    monkeypatch.setattr(model.run, "simulate_columns", failing)
     assert sweep(spec, out, "--backend", "serial") == 1
     captured = capsys.readouterr()
     assert "8 runs: 6 done, 2 failed" in captured.out and "injected failure" in captured.out
@@ -152,13 +152,13 @@ def test_failed_run_is_recorded_others_go_on_then_resume_retries_only_it(tmp_pat
 
     # The cause is fixed: the re-run does the two failed runs and nothing else.
     fixed = CountingSimulate()
-    monkeypatch.setattr(model.run, "simulate", fixed)
+    monkeypatch.setattr(model.run, "simulate_columns", fixed)
     assert sweep(spec, out, "--backend", "serial") == 0
     assert len(fixed.calls) == 2 and all(p["switching_cost"] == 2.0 for p, _ in fixed.calls)
     assert sweep(spec, out, "--backend", "serial") == 0 and len(fixed.calls) == 2  # nothing left to do
 
     clean = tmp_path / "clean"
-    monkeypatch.setattr(model.run, "simulate", fixed.real)
+    monkeypatch.setattr(model.run, "simulate_columns", fixed.real)
     assert sweep(spec, clean, "--backend", "serial") == 0
     assert_same_tables(out, clean)
 
@@ -167,13 +167,13 @@ def test_extend_by_replications_runs_only_new_ones(tmp_path, monkeypatch):
     out = tmp_path / "store"
     assert sweep(write_spec(tmp_path, TINY.format(reps=2)), out, "--backend", "serial") == 0
     counting = CountingSimulate()
-    monkeypatch.setattr(model.run, "simulate", counting)
+    monkeypatch.setattr(model.run, "simulate_columns", counting)
     bigger = write_spec(tmp_path, TINY.format(reps=3), "bigger.toml")
     assert sweep(bigger, out, "--backend", "serial") == 0
     assert len(counting.calls) == 4 and {s for _, s in counting.calls} == {replication_seed(11, 2)}
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["design"]["runs"] == 12 and len(manifest["sweeps"]) == 2
-    monkeypatch.setattr(model.run, "simulate", counting.real)
+    monkeypatch.setattr(model.run, "simulate_columns", counting.real)
     fresh = tmp_path / "fresh"
     assert sweep(bigger, fresh, "--backend", "serial") == 0
     assert_same_tables(out, fresh)
@@ -198,7 +198,7 @@ def test_extend_lhs_by_samples_keeps_old_points(tmp_path, monkeypatch):
     first = load_results(out).runs
     assert first.review_period.dtype.kind == "i" and first.switching_cost.between(0, 4).all()
     counting = CountingSimulate()
-    monkeypatch.setattr(model.run, "simulate", counting)
+    monkeypatch.setattr(model.run, "simulate_columns", counting)
     assert sweep(write_spec(tmp_path, lhs.format(n=7), "more.toml"), out, "--backend", "serial") == 0
     assert len(counting.calls) == 3
     runs = load_results(out).runs
@@ -300,12 +300,48 @@ switching_cost = [0.5, 2.0]
 """
 
 
+def pool_workers(sweep: psutil.Process, children: list[psutil.Process]) -> list[psutil.Process]:
+    """The local pool's workers among a sweep's descendants (not its git calls).
+
+    Forked workers are copies of the sweep process (same command line); forkserver
+    workers are children of the server, itself a child of the sweep.
+    """
+    workers = []
+    for child in children:
+        try:
+            if child.cmdline() == sweep.cmdline() or child.ppid() != sweep.pid:
+                workers.append(child)
+        except psutil.NoSuchProcess:
+            continue  # a short-lived child (git) that has ended
+    return workers
+
+
+def test_local_pool_forks_only_a_single_threaded_driver(monkeypatch):
+    import experiments.runner as runner
+
+    monkeypatch.setattr(runner, "os_threads", lambda: 1)
+    assert runner.pool_context().get_start_method() == "fork"
+    monkeypatch.setattr(runner, "os_threads", lambda: 2)
+    assert runner.pool_context().get_start_method() == "forkserver"
+    assert runner.os_threads() >= 1  # this test process: counted from /proc
+
+
+def test_the_command_starts_single_threaded_so_its_pool_can_fork():
+    # what `cloudmarket sweep` has loaded when it makes its pool: the model, Arrow, Parquet
+    code = ("import experiments.cli, experiments.runner, model.run, pyarrow.parquet; "
+            "from experiments.runner import os_threads, pool_context; "
+            "print(os_threads(), pool_context().get_start_method())")
+    env = {k: v for k, v in os.environ.items() if k not in SINGLE_THREAD_ENV}  # the module must set them
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert out.stdout.split() == ["1", "fork"], out.stdout + out.stderr
+
+
 def stop_sweep(proc: subprocess.Popen, family: set[int]) -> None:
     """SIGKILL a sweep and every process it started, each by its PID (idempotent)."""
     if proc.poll() is None:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
-    # The pool's workers and forkserver lose their parent; stop each by its PID.
+    # The pool's workers (and forkserver, if one was used) lose their parent; stop each by its PID.
     for pid in family:
         try:
             os.kill(pid, signal.SIGKILL)
@@ -370,7 +406,7 @@ def test_runs_in_the_journal_count_as_done_after_a_kill(tmp_path, monkeypatch):
     (out / "runs.journal").write_text("\n".join(lines) + "\n" + lines[0][:20])
     assert len(load_results(out).runs) == 8 and len(load_results(out).market) == 8 * 4
     counting = CountingSimulate()
-    monkeypatch.setattr(model.run, "simulate", counting)
+    monkeypatch.setattr(model.run, "simulate_columns", counting)
     assert sweep(spec, out, "--backend", "serial") == 0
     assert counting.calls == [] and not (out / "runs.journal").exists()
     assert len(pq.read_table(out / "runs.parquet")) == 8
@@ -407,8 +443,7 @@ def test_a_worker_killed_mid_run_fails_its_runs_and_the_sweep_goes_on(tmp_path):
             children = psutil.Process(proc.pid).children(recursive=True)
             family |= {c.pid for c in children}
             started = any(r["status"] == "done" for r in Store(out).read_run_rows()) if out.exists() else False
-            # The pool's worker is a child of the forkserver, itself a child of the sweep.
-            workers = [c for c in children if c.ppid() != proc.pid]
+            workers = pool_workers(psutil.Process(proc.pid), children)
             if started and workers:
                 victim = workers[0]
             else:
