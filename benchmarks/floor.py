@@ -6,14 +6,13 @@ can do in Python. It starts from a built model's state (``FloorMarket.from_model
 given the model's RNG state, reproduces the model's trajectory to round-off
 (``tests/test_bench_equivalence.py`` checks it). What it does differently from the model:
 
-* the rows due for review in each quarter are computed once per review phase at start-up
-  (not with a modulo over every customer every quarter);
-* peer shares of the due rows come from their slice of the adjacency (precomputed per
-  phase) and one ``np.bincount`` on (row, neighbour's provider), instead of an
-  (all customers x vendors) sparse matrix product;
-* spend shares reuse the demand vector, count shares are updated from the switches, and
-  the (industry, vendor) key of the within-industry HHI is precomputed;
-* "data collection" appends one tuple per vendor and one per market to lists.
+* no Mesa: no Model step wrapper, no vendor agents (their state is lists of floats), no
+  DataCollector ("data collection" appends one tuple per vendor and one per market);
+* count shares are updated from the switches instead of counted again, and the
+  (industry, vendor) key of the within-industry HHI is precomputed.
+
+Like the model, it finds each review cohort's rows and their slice of the adjacency once,
+and computes peer shares with one ``np.bincount`` on (row, neighbour's provider).
 
 Example
 -------

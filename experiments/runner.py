@@ -176,12 +176,40 @@ def os_threads() -> int:
         return 0
 
 
+def _new_pool(workers: int) -> ProcessPoolExecutor:
+    context = pool_context()
+    parent = os.getpid() if context.get_start_method() == "fork" else None
+    return ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=die_with_parent,
+                               initargs=(parent,))
+
+
+def die_with_parent(parent: int | None = None) -> None:
+    """In a pool worker: ask the kernel to SIGKILL this process when its parent dies (Linux).
+
+    A driver killed with SIGKILL cannot stop its workers; left running they would waste
+    the cores and, forked from the driver, hold its lock on the store (flock is shared
+    with every process that inherited the descriptor), so the resume would be refused.
+    ``parent`` is the pid that forked this worker, to catch a parent that died before
+    the request was made; None when it is not known (forkserver workers, whose server
+    exits with the driver).
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    pr_set_pdeathsig = 1  # from <linux/prctl.h>
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+    if parent is not None and os.getppid() != parent:
+        os._exit(1)
+
+
 def _local(tasks: Iterable[RunTask], workers: int, scheduler: str | None) -> Iterator[list[tuple[RunTask, RunResult]]]:
     """A process pool (see :func:`pool_context` for how its workers start)."""
     from concurrent.futures.process import BrokenProcessPool
 
     pending = iter(tasks)
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=pool_context())
+    pool = _new_pool(workers)
     try:
         in_flight: dict[Any, RunTask] = {}
         while True:
@@ -205,7 +233,7 @@ def _local(tasks: Iterable[RunTask], workers: int, scheduler: str | None) -> Ite
                     batch.append((task, _result_of(task, future.result)))
                 in_flight.clear()
                 pool.shutdown(wait=False, cancel_futures=True)
-                pool = ProcessPoolExecutor(max_workers=workers, mp_context=pool_context())
+                pool = _new_pool(workers)
             yield batch
     finally:
         pool.shutdown(wait=True, cancel_futures=True)

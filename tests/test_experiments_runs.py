@@ -291,7 +291,7 @@ steps = 40
 replications = 5
 seed = 5
 [parameters]
-n_customers = 4000
+n_customers = 12000
 [sweep]
 design = "grid"
 [sweep.values]
@@ -349,6 +349,17 @@ def stop_sweep(proc: subprocess.Popen, family: set[int]) -> None:
             pass
 
 
+def _processes(pids: set[int]) -> list[psutil.Process]:
+    """The processes among ``pids`` that still exist."""
+    found = []
+    for pid in pids:
+        try:
+            found.append(psutil.Process(pid))
+        except psutil.NoSuchProcess:
+            pass
+    return found
+
+
 def _done_runs(out: Path) -> int:
     try:
         return sum(1 for s in pq.read_table(out / "runs.parquet", columns=["status"]).column("status").to_pylist()
@@ -374,6 +385,10 @@ def test_sigkill_mid_sweep_then_resume_equals_uninterrupted(tmp_path):
         family |= {c.pid for c in psutil.Process(proc.pid).children(recursive=True)}
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
+        # Only the driver was killed: its workers must die with it (else they would keep
+        # computing and hold the store's lock, and the resume below would be refused).
+        _, alive = psutil.wait_procs(_processes(family), timeout=15)
+        assert not alive, f"pool workers outlived the killed driver: {[p.pid for p in alive]}"
     finally:
         stop_sweep(proc, family)
     assert proc.returncode == -signal.SIGKILL
