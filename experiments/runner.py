@@ -418,9 +418,12 @@ def sweep(spec: Spec, out: str | Path, backend: str = "local", workers: int | No
 def _progress(total: int, initial: int, name: str, quiet: bool):
     from tqdm import tqdm
 
-    # tqdm's monitor thread would make the driver multi-threaded, and the local pool would
-    # then start its workers the slow way (pool_context); the bar refreshes on updates anyway.
-    tqdm.monitor_interval = 0
+    class Bar(tqdm):
+        # No monitor thread (tqdm reads this per class): it would make the driver
+        # multi-threaded, and the local pool would then start its workers the slow way
+        # (pool_context). The bar still refreshes on every finished run.
+        monitor_interval = 0
+
     # A bar only on a terminal: logs and pipes get the final summary alone.
     disable = quiet or not sys.stderr.isatty()
     try:
@@ -428,7 +431,7 @@ def _progress(total: int, initial: int, name: str, quiet: bool):
     except (OSError, ValueError):
         size = os.terminal_size((0, 0))
     # A terminal that reports no size (0 x 0, e.g. a fresh pty) would hide the bar.
-    return tqdm(total=total, initial=initial, desc=name, unit="run", disable=disable, file=sys.stderr,
+    return Bar(total=total, initial=initial, desc=name, unit="run", disable=disable, file=sys.stderr,
                 ncols=size.columns if size.columns >= 40 else 100, nrows=size.lines or 24)
 
 
