@@ -71,11 +71,20 @@ def peer_slice(adjacency: sp.csr_matrix, rows: np.ndarray | None, n_vendors: int
     >>> s.keys.tolist(), s.neighbours.tolist(), s.weights
     ([0, 0, 2], [1, 2, 0], None)
     """
-    sub = adjacency if rows is None else adjacency[rows]
-    n_rows = sub.shape[0]
-    keys = np.repeat(np.arange(n_rows) * n_vendors, np.diff(sub.indptr))
-    weights = None if np.all(sub.data == 1) else np.asarray(sub.data, dtype=float)
-    return PeerSlice(n_rows, keys, sub.indices.copy(), weights)
+    indptr = adjacency.indptr
+    if rows is None:
+        rows = np.arange(adjacency.shape[0])
+    starts = indptr[rows]
+    degree = indptr[rows + 1] - starts
+    n_rows = len(rows)
+    keys = np.repeat(np.arange(n_rows) * n_vendors, degree)
+    # the CSR positions of every entry of `rows`, in order: what adjacency[rows] would copy
+    # (done here in numpy: scipy's row indexing costs ~0.3 ms a call, most of a small build)
+    first = np.cumsum(degree) - degree
+    positions = np.repeat(starts - first, degree) + np.arange(len(keys))
+    data = adjacency.data[positions]
+    weights = None if np.all(data == 1) else data.astype(float)
+    return PeerSlice(n_rows, keys, adjacency.indices[positions], weights)
 
 
 def peer_shares_of(peers: PeerSlice, provider: np.ndarray, spend: np.ndarray, n_vendors: int) -> np.ndarray:

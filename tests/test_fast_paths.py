@@ -77,8 +77,15 @@ def test_peer_slice_gives_the_dense_peer_shares(n, density, weighted, seed):
     totals = dense[rows] @ onehot
     norm = totals.sum(axis=1, keepdims=True)
     expected = np.divide(totals, norm, out=np.zeros_like(totals), where=norm > 0)
-    got = choice.peer_shares_of(choice.peer_slice(sp.csr_matrix(dense), rows, J), provider, spend, J)
+    adjacency = sp.csr_matrix(dense)
+    peers = choice.peer_slice(adjacency, rows, J)
+    got = choice.peer_shares_of(peers, provider, spend, J)
     np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-15)
+    # the entries scipy's row indexing would give, in the same order (so sums round alike)
+    sub = adjacency[rows]
+    np.testing.assert_array_equal(peers.neighbours, sub.indices)
+    np.testing.assert_array_equal(peers.keys, np.repeat(np.arange(len(rows)) * J, np.diff(sub.indptr)))
+    np.testing.assert_array_equal(peers.weights if peers.weights is not None else np.ones(sub.nnz), sub.data)
 
 
 def test_cached_cohort_slices_give_the_model_the_same_utilities():
