@@ -5,12 +5,15 @@ start-up is amortised) into fresh stores with the serial backend and with the lo
 backend, alternating, three times each; reports the median wall time, runs per second
 and the local/serial throughput ratio (target on this 2-core machine: >= 1.7x). Also
 checks that both backends wrote identical tables. Writes ``benchmarks/RESULTS_backends.md``.
+The process starts the way the ``cloudmarket`` command does (one BLAS thread, no Arrow
+background thread), so the local pool forks its workers as it does for a user.
 
 Run: ``.venv/bin/python benchmarks/bench_backends.py`` (part of ``make bench``).
 """
 
 from __future__ import annotations
 
+import experiments.cli  # noqa: F401 - first: it sets cloudmarket's single-thread environment before numpy loads
 import os
 import platform
 import statistics

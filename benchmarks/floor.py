@@ -64,6 +64,7 @@ class FloorMarket:
         indptr, indices = model.adjacency.indptr, model.adjacency.indices
         self.due = []
         self.neighbours = []
+        self.cohort_need, self.cohort_static, self.cohort_allowed = [], [], []
         for r in range(period):
             rows = order[bounds[r]:bounds[r + 1]]
             starts, ends = indptr[rows], indptr[rows + 1]
@@ -74,6 +75,11 @@ class FloorMarket:
             cols = indices[np.repeat(starts, degree) + offsets]
             self.due.append(rows)
             self.neighbours.append((seg * self.J, cols))
+            self.cohort_need.append(self.iaas_need[rows][:, None])
+            self.cohort_static.append(self.static[rows])
+            # per policy state: the cohort's allowed rows, None when every vendor is allowed
+            self.cohort_allowed.append({a: None if m.all() else m
+                                        for a, m in ((a, self.allowed[a][rows]) for a in (False, True))})
         self.industry_key = model.industry.astype(np.int64) * self.J
         self.industry_n = len(model.industry_names)
         self.counts = np.bincount(self.provider, minlength=self.J)
@@ -131,28 +137,38 @@ class FloorMarket:
         """Utility (len(due), J), the terms and arithmetic order of CloudMarket.utility."""
         p, J, v = self.params, self.J, self.vendor
         congestion = [1.0 if d <= 0 else min(1.0, c / d) for c, d in zip(v["capacity"], v["demand"])]
-        need = self.iaas_need[due][:, None]
+        need = self.cohort_need[phase]
         quality = need * np.log(v["iaas_quality"])[None, :] + (1.0 - need) * np.log(v["paas_quality"])[None, :]
         vendor_level = (p["quality_weight"] * p["congestion_elasticity"] * np.log(congestion)
                         - p["price_weight"] * np.log(v["price"]))
         vendor_terms = p["quality_weight"] * quality + vendor_level[None, :]
         # peer shares: spend of neighbours per (due row, vendor), one bincount
         seg_j, cols = self.neighbours[phase]
-        totals = np.bincount(seg_j + self.provider[cols], weights=self.spend[cols],
+        totals = np.bincount(seg_j + np.take(self.provider, cols), weights=np.take(self.spend, cols),
                              minlength=len(due) * J).reshape(len(due), J).astype(float, copy=False)
         norm = totals.sum(axis=1, keepdims=True)
-        peers = np.divide(totals, norm, out=np.zeros_like(totals), where=norm > 0)
+        norm[norm == 0] = 1.0  # rows with no neighbour spend are all zeros
+        peers = totals / norm
         penalty = np.full((len(due), J), -float(p["switching_cost"]))
-        penalty[np.arange(len(due)), self.provider[due]] = 0.0
-        return self.intercepts + vendor_terms + self.static[due] + (p["peer_weight"] * peers + penalty)
+        penalty[np.arange(len(due)), np.take(self.provider, due)] = 0.0
+        peers *= p["peer_weight"]
+        peers += penalty
+        vendor_terms += self.intercepts
+        vendor_terms += self.cohort_static[phase]
+        vendor_terms += peers
+        return vendor_terms
 
     def _review(self, due: np.ndarray, phase: int, active: bool) -> np.ndarray:
         if len(due) == 0:
             return due
         u = self.utility(due, phase)
-        noise = self.rng.gumbel(size=u.shape)
-        chosen = np.argmax(np.where(self.allowed[active][due], u, -np.inf) + noise, axis=1)
-        old = self.provider[due]
+        scores = self.rng.gumbel(size=u.shape)
+        scores += u
+        allowed = self.cohort_allowed[phase][active]
+        if allowed is not None:
+            np.putmask(scores, ~allowed, -np.inf)
+        chosen = np.argmax(scores, axis=1)
+        old = np.take(self.provider, due)
         moved = chosen != old
         self.provider[due] = chosen
         np.subtract.at(self.counts, old[moved], 1)

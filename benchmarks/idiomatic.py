@@ -117,11 +117,11 @@ class IdiomaticMarket(CloudMarket):
             self._allowed_lists[active] = self.allowed_vendors(active).tolist()
         return self._allowed_lists[active]
 
-    def _review(self, due: np.ndarray, allowed: np.ndarray, peers=None) -> np.ndarray:
+    def _review(self, cohort: int, active: bool) -> np.ndarray:
         """Every customer steps (the due ones choose), then all advance; returns the switchers.
 
-        ``due``, ``allowed`` and ``peers`` are the vectorised model's: each agent works out
-        its own from the schedule, the policy and its cell's neighbourhood instead.
+        The vectorised model reviews cohort ``cohort`` from cached arrays; here each agent
+        works out for itself whether it is due, what it may buy and what its neighbours use.
         """
         self.policy_on = policy.policy_active(self.steps, self.params["policy_start"])
         self.switched_now = []

@@ -90,15 +90,20 @@ def peer_slice(adjacency: sp.csr_matrix, rows: np.ndarray | None, n_vendors: int
 def peer_shares_of(peers: PeerSlice, provider: np.ndarray, spend: np.ndarray, n_vendors: int) -> np.ndarray:
     """Spend share of each customer's neighbours on each vendor, (peers.n_rows, J).
 
-    Customers without neighbours get zeros (no peer pull either way).
+    Customers without neighbours get zeros (no peer pull either way). Spend and edge
+    weights are non-negative, so a row whose total is 0 is all zeros.
     """
     neighbours = peers.neighbours
-    weights = spend[neighbours] if peers.weights is None else spend[neighbours] * peers.weights
-    totals = np.bincount(peers.keys + provider[neighbours], weights=weights,
+    # np.take: 2-3x faster than fancy indexing for a 1-D gather
+    weights = np.take(spend, neighbours)
+    if peers.weights is not None:
+        weights = weights * peers.weights
+    totals = np.bincount(peers.keys + np.take(provider, neighbours), weights=weights,
                          minlength=peers.n_rows * n_vendors).reshape(peers.n_rows, n_vendors)
     totals = totals.astype(float, copy=False)  # a graph with no edges gives an integer bincount
     norm = totals.sum(axis=1, keepdims=True)
-    return np.divide(totals, norm, out=np.zeros_like(totals), where=norm > 0)
+    norm[norm == 0] = 1.0  # those rows are all zeros: 0 / 1 keeps them so
+    return totals / norm
 
 
 def peer_shares(adjacency: sp.csr_matrix, provider: np.ndarray, spend: np.ndarray,
@@ -142,9 +147,16 @@ def choice_probabilities(utility: np.ndarray, allowed: np.ndarray | None = None)
 
 def draw_choices(utility: np.ndarray, rng: np.random.Generator,
                  allowed: np.ndarray | None = None) -> np.ndarray:
-    """One logit draw per row: argmax(utility + Gumbel noise) over allowed vendors."""
-    noise = rng.gumbel(size=utility.shape)
-    return np.argmax(masked(utility, allowed) + noise, axis=1)
+    """One logit draw per row: argmax(utility + Gumbel noise) over allowed vendors.
+
+    >>> draw_choices(np.zeros((2, 3)), np.random.default_rng(1), np.array([[0, 1, 0], [1, 0, 0]], bool)).tolist()
+    [1, 0]
+    """
+    scores = rng.gumbel(size=utility.shape)
+    scores += utility  # in place: the same sums as utility + noise, one array fewer
+    if allowed is not None:
+        np.putmask(scores, ~allowed, -np.inf)
+    return np.argmax(scores, axis=1)
 
 
 def berry_intercepts(target_shares: np.ndarray, weights: np.ndarray, fixed_utility: np.ndarray,

@@ -143,6 +143,10 @@ class CloudMarket(mesa.Model):
         # adjacency are found once here, not every time the cohort reviews.
         self._cohorts = review_cohorts(self.review_phase, p["review_period"])
         self._cohort_peers = [choice.peer_slice(self.adjacency, rows, self.n_vendors) for rows in self._cohorts]
+        self._cohort_need = [self.iaas_need[rows] for rows in self._cohorts]
+        self._cohort_static = [self._static_utility[rows] for rows in self._cohorts]
+        self._cohort_allowed: dict[tuple[bool, int], np.ndarray | None] = {}
+        self._factors: dict[bool, tuple[np.ndarray, np.ndarray]] = {}
         self._vendor_numbers = attrgetter(*VENDOR_NUMBERS)
         # the "others" aggregate is many small firms: left out of concentration measures
         self._fragmented = np.array([name == "others" for name in self.vendor_names])
@@ -238,9 +242,10 @@ class CloudMarket(mesa.Model):
         p = self.params
         if peers is None:
             peers = choice.peer_slice(self.adjacency, rows, self.n_vendors)
-        shares = choice.peer_shares_of(peers, self.provider, self.spend, self.n_vendors)
-        return p["peer_weight"] * shares + choice.switching_penalty(
-            self.provider[rows], self.n_vendors, p["switching_cost"])
+        terms = choice.peer_shares_of(peers, self.provider, self.spend, self.n_vendors)
+        terms *= p["peer_weight"]
+        terms += choice.switching_penalty(np.take(self.provider, rows), self.n_vendors, p["switching_cost"])
+        return terms
 
     # ------------------------------------------------------------------ quarter
     def step(self) -> None:
@@ -249,9 +254,7 @@ class CloudMarket(mesa.Model):
         quarter = self.steps  # Mesa has already advanced the counter: 1 in the first quarter
         active = policy.policy_active(quarter, p["policy_start"])
         self.spend *= 1.0 + p["market_growth"]
-        cohort = -quarter % p["review_period"]
-        due = self._cohorts[cohort]
-        switched = self._review(due, self.allowed_vendors(active)[due], self._cohort_peers[cohort])
+        switched = self._review(-quarter % p["review_period"], active)
         self.tenure += 1
         self.tenure[switched] = 0
         self.churn = len(switched) / self.n_customers
@@ -263,26 +266,46 @@ class CloudMarket(mesa.Model):
         self._record_metrics(previous_spend_shares=previous)
         self.datacollector.collect(self)
 
-    def _review(self, due: np.ndarray, allowed: np.ndarray, peers: choice.PeerSlice) -> np.ndarray:
-        """Customers ``due`` (their neighbours in ``peers``) choose a vendor; returns the rows that switched."""
+    def _review(self, cohort: int, active: bool) -> np.ndarray:
+        """Review cohort ``cohort``'s customers choose a vendor; returns the rows that switched."""
+        due = self._cohorts[cohort]
         if len(due) == 0:
             return due
-        utility = self.utility(due, peers)
-        chosen = choice.draw_choices(utility, self.rng, allowed)
-        moved = chosen != self.provider[due]
+        utility = self._utility(due, self._cohort_need[cohort], self._cohort_static[cohort],
+                                self._cohort_peers[cohort])
+        chosen = choice.draw_choices(utility, self.rng, self._allowed_in_cohort(active, cohort))
+        moved = chosen != np.take(self.provider, due)
         self.provider[due] = chosen  # synchronous: all chose against last quarter's peers
         return due[moved]
 
     def utility(self, rows: np.ndarray, peers: choice.PeerSlice | None = None) -> np.ndarray:
         """Utility (len(rows), J) of every vendor for customers ``rows`` (see model/choice.py)."""
+        return self._utility(rows, self.iaas_need[rows], self._static_utility[rows], peers)
+
+    def _utility(self, rows: np.ndarray, need: np.ndarray, static: np.ndarray,
+                 peers: choice.PeerSlice | None) -> np.ndarray:
+        # need and static are the rows' IaaS need and static utility: a review cohort's are
+        # kept from the build, since they never change
         p = self.params
         v = self.vendors
         vendor_terms = choice.vendor_quality_terms(
-            self.iaas_need[rows],
+            need,
             np.log([x.iaas_quality for x in v]), np.log([x.paas_quality for x in v]),
             np.log([x.congestion for x in v]), np.log([x.price for x in v]),
             p["quality_weight"], p["congestion_elasticity"], p["price_weight"])
-        return self.intercepts + vendor_terms + self._static_utility[rows] + self._interaction_terms(rows, peers)
+        # in place, in the order of intercepts + vendor terms + static + interaction (the same sums)
+        vendor_terms += self.intercepts
+        vendor_terms += static
+        vendor_terms += self._interaction_terms(rows, peers)
+        return vendor_terms
+
+    def _allowed_in_cohort(self, active: bool, cohort: int) -> np.ndarray | None:
+        """The allowed-vendor rows of a review cohort, or None when it may buy from every vendor."""
+        key = (active, cohort)
+        if key not in self._cohort_allowed:
+            rows = self.allowed_vendors(active)[self._cohorts[cohort]]
+            self._cohort_allowed[key] = None if rows.all() else rows
+        return self._cohort_allowed[key]
 
     def allowed_vendors(self, active: bool) -> np.ndarray:
         """Bool (customers, vendors): who may buy from whom, with policy on or off."""
@@ -299,9 +322,11 @@ class CloudMarket(mesa.Model):
 
     def _settle_vendors(self, active: bool) -> None:
         p = self.params
-        supply, cost = policy.export_control_factors(
-            self.vendor_names, p["sanctioned_vendors"], p["export_control_severity"],
-            p["export_cost_markup"], active)
+        if active not in self._factors:
+            self._factors[active] = policy.export_control_factors(
+                self.vendor_names, p["sanctioned_vendors"], p["export_control_severity"],
+                p["export_cost_markup"], active)
+        supply, cost = self._factors[active]
         for v in self.vendors:
             subsidy = p["domestic_subsidy"] if active and v.home_region == "CN" else 0.0
             push = p["cloud_push"] if active and v.name in p["cloud_push_vendors"] else 0.0

@@ -92,9 +92,10 @@ def group_spend_shares(provider: np.ndarray, spend: np.ndarray, group: np.ndarra
     [[0.5, 0.5], [0.0, 1.0]]
     """
     flat = np.bincount(group * n_vendors + provider, weights=spend, minlength=n_groups * n_vendors)
-    table = flat.reshape(n_groups, n_vendors)
+    table = flat.reshape(n_groups, n_vendors).astype(float, copy=False)
     totals = table.sum(axis=1, keepdims=True)
-    return np.divide(table, totals, out=np.zeros_like(table), where=totals > 0)
+    totals[totals == 0] = 1.0  # spend is non-negative: those rows are all zeros, and 0 / 1 keeps them so
+    return table / totals
 
 
 def within_group_hhi(provider: np.ndarray, spend: np.ndarray, group: np.ndarray,
@@ -107,4 +108,6 @@ def within_group_hhi(provider: np.ndarray, spend: np.ndarray, group: np.ndarray,
     table = named_only(group_spend_shares(provider, spend, group, n_groups, n_vendors), fragmented)
     weight = np.bincount(group, weights=spend, minlength=n_groups)
     per_group = 10_000.0 * np.square(table).sum(axis=1)
-    return float(np.average(per_group, weights=weight)) if weight.sum() > 0 else 0.0
+    total = weight.sum()
+    # = np.average(per_group, weights=weight), the same operations without its checks
+    return float(np.multiply(per_group, weight).sum() / total) if total > 0 else 0.0
