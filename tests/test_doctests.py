@@ -14,7 +14,8 @@ MODULES = sorted(
     f"{pkg.__name__}.{m.name}"
     for pkg in (agents, model, experiments)
     for m in pkgutil.iter_modules(pkg.__path__)
-)
+) + [  # the benchmarks' building blocks (the bench_* scripts are run by `make bench`)
+    "benchmarks.fingerprint", "benchmarks.floor", "benchmarks.idiomatic", "benchmarks.mesa_collected"]
 
 
 @pytest.mark.parametrize("name", MODULES)
