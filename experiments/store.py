@@ -106,9 +106,10 @@ class Store:
     def read_run_rows(self) -> list[dict[str, Any]]:
         """Run records as plain dicts, runs.parquet updated by the journal (later rows win)."""
         path = self.root / RUNS
-        # use_threads=False: a small table, and Arrow's thread pool would outlive the read
-        # (a driver with threads starts its pool workers the slow way, see runner.pool_context)
-        rows = {r["run_id"]: r for r in pq.read_table(path, use_threads=False).to_pylist()} if path.exists() else {}
+        # No Arrow threads (read pool, pre-buffering I/O pool) for this small table: they would
+        # outlive the read, and a driver with threads starts its pool the slow way (runner.pool_context)
+        rows = ({r["run_id"]: r for r in pq.ParquetFile(path, pre_buffer=False).read(use_threads=False).to_pylist()}
+                if path.exists() else {})
         for row in self._journal_rows():
             rows[row["run_id"]] = row
         return list(rows.values())

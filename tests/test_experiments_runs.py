@@ -326,14 +326,20 @@ def test_local_pool_forks_only_a_single_threaded_driver(monkeypatch):
     assert runner.os_threads() >= 1  # this test process: counted from /proc
 
 
-def test_the_command_starts_single_threaded_so_its_pool_can_fork():
-    # what `cloudmarket sweep` has loaded when it makes its pool: the model, Arrow, Parquet
-    code = ("import experiments.cli, experiments.runner, model.run, pyarrow.parquet; "
+def test_the_command_starts_single_threaded_so_its_pool_can_fork(tmp_path):
+    # what `cloudmarket sweep` has done when it makes its pool: loaded the model, Arrow and
+    # Parquet, and (when resuming) read the store's run table
+    spec = write_spec(tmp_path, TINY.format(reps=1))
+    assert sweep(spec, tmp_path / "store", "--backend", "serial") == 0
+    code = ("import sys, experiments.cli, experiments.runner, model.run, pyarrow.parquet; "
             "from experiments.runner import os_threads, pool_context; "
-            "print(os_threads(), pool_context().get_start_method())")
+            "from experiments.store import Store; "
+            "rows = Store(sys.argv[1]).read_run_rows(); "
+            "print(len(rows), os_threads(), pool_context().get_start_method())")
     env = {k: v for k, v in os.environ.items() if k not in SINGLE_THREAD_ENV}  # the module must set them
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
-    assert out.stdout.split() == ["1", "fork"], out.stdout + out.stderr
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "store")], capture_output=True, text=True,
+                         env=env, check=True)
+    assert out.stdout.split() == ["4", "1", "fork"], out.stdout + out.stderr
 
 
 def stop_sweep(proc: subprocess.Popen, family: set[int]) -> None:
