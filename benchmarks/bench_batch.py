@@ -43,14 +43,11 @@ DEFAULT_CASES = ["50x200x8", "500x200x8", "50x2000x22"]  # runs x customers x qu
 
 
 SAMPLER = """
-import sys, time, psutil
+import select, sys, psutil
 proc, peak = psutil.Process(int(sys.argv[1])), 0
 print("ready", flush=True)
-while not sys.stdin.closed:
+while not select.select([sys.stdin], [], [], 0.005)[0]:  # every 5 ms until told to stop
     peak = max(peak, proc.memory_info().rss)
-    import select
-    if select.select([sys.stdin], [], [], 0.005)[0]:
-        break
 print(max(peak, proc.memory_info().rss), flush=True)
 """
 

@@ -11,8 +11,8 @@ given the model's RNG state, reproduces the model's trajectory to round-off
 * count shares are updated from the switches instead of counted again, and the
   (industry, vendor) key of the within-industry HHI is precomputed.
 
-Like the model, it finds each review cohort's rows and their slice of the adjacency once,
-and computes peer shares with one ``np.bincount`` on (row, neighbour's provider).
+It takes each review cohort's rows and slice of the adjacency from the model's build, as
+the model does, and computes peer shares with one ``np.bincount`` on (row, neighbour's provider).
 
 Example
 -------
@@ -56,30 +56,17 @@ class FloorMarket:
         self.home_cn = [v.home_region == "CN" for v in model.vendors]
         self.pushing = [name in p.get("cloud_push_vendors", ()) for name in model.vendor_names]
         self.sanctioned = np.array([name in p["sanctioned_vendors"] for name in model.vendor_names])
-        # per review phase r: due rows, and their neighbours as (row in due, neighbour id)
-        period = p["review_period"]
-        phase = model.review_phase
-        order = np.argsort(phase, kind="stable")
-        bounds = np.searchsorted(phase[order], np.arange(period + 1))
-        indptr, indices = model.adjacency.indptr, model.adjacency.indices
-        self.due = []
-        self.neighbours = []
-        self.cohort_need, self.cohort_static, self.cohort_allowed = [], [], []
-        for r in range(period):
-            rows = order[bounds[r]:bounds[r + 1]]
-            starts, ends = indptr[rows], indptr[rows + 1]
-            degree = ends - starts
-            seg = np.repeat(np.arange(len(rows)), degree)
-            # positions of every neighbour entry of `rows`, in CSR order
-            offsets = np.arange(degree.sum()) - np.repeat(np.cumsum(degree) - degree, degree)
-            cols = indices[np.repeat(starts, degree) + offsets]
-            self.due.append(rows)
-            self.neighbours.append((seg * self.J, cols))
-            self.cohort_need.append(self.iaas_need[rows][:, None])
-            self.cohort_static.append(self.static[rows])
-            # per policy state: the cohort's allowed rows, None when every vendor is allowed
-            self.cohort_allowed.append({a: None if m.all() else m
-                                        for a, m in ((a, self.allowed[a][rows]) for a in (False, True))})
+        # per review phase r: due rows and their neighbours as (row in due x J, neighbour id),
+        # taken from the model's build (model.review_cohorts, model.choice.peer_slice)
+        self.due = list(model._cohorts)
+        self.neighbours = [(peers.keys, peers.neighbours) for peers in model._cohort_peers]
+        self.cohort_need = [self.iaas_need[rows][:, None] for rows in self.due]
+        self.cohort_static = [self.static[rows] for rows in self.due]
+        # per policy state: the cohort's allowed rows, None when every vendor is allowed
+        self.cohort_allowed = []
+        for rows in self.due:
+            masks = {active: self.allowed[active][rows] for active in (False, True)}
+            self.cohort_allowed.append({active: None if m.all() else m for active, m in masks.items()})
         self.industry_key = model.industry.astype(np.int64) * self.J
         self.industry_n = len(model.industry_names)
         self.counts = np.bincount(self.provider, minlength=self.J)

@@ -25,7 +25,7 @@ Example
 -------
 >>> import tempfile, pandas as pd
 >>> store = Store(tempfile.mkdtemp())
->>> store.write_part("market", "abc", pd.DataFrame({"step": [0], "hhi": [2000.0]}))
+>>> store.write_part("market", "abc", encode_part("abc", {"step": np.array([0]), "hhi": np.array([2000.0])}))
 >>> pd.read_parquet(store.root / "market").columns.tolist()
 ['run_id', 'step', 'hhi']
 """
@@ -154,9 +154,8 @@ class Store:
         text = json.dumps(manifest, indent=2, sort_keys=False, default=str)
         atomic_write(self.root / MANIFEST, lambda p: p.write_text(text + "\n", encoding="utf-8"))
 
-    def write_part(self, table: str, run_id: str, part: bytes | pd.DataFrame) -> None:
-        """Write one run's rows of ``table`` atomically: Parquet bytes from :func:`encode_part`, or a DataFrame."""
-        data = part if isinstance(part, bytes) else encode_part(run_id, {c: part[c].to_numpy() for c in part.columns})
+    def write_part(self, table: str, run_id: str, data: bytes) -> None:
+        """Write one run's rows of ``table`` (Parquet bytes from :func:`encode_part`) atomically."""
         atomic_write(self.part_path(table, run_id), lambda p: p.write_bytes(data))
 
     def append_journal(self, rows: Iterable[dict[str, Any]]) -> None:

@@ -370,7 +370,7 @@ class CloudMarket(mesa.Model):
                    "vendor": np.tile(np.asarray(self.vendor_names, dtype=object), n_steps)}
         flat = state.reshape(n_steps * n_vendors, -1)
         columns.update((name, flat[:, k].copy()) for k, name in enumerate(VENDOR_NUMBERS))
-        return {name: columns[name] for name in ("step", "period", *VENDOR_REPORTS)}
+        return columns
 
     def market_columns(self) -> dict[str, np.ndarray]:
         """Market time series as columns: one entry per step (step, period, hhi, cr3, churn, ...)."""
