@@ -7,7 +7,7 @@ attributes from the market, so agents and arrays can never disagree.
 
 Example
 -------
->>> from model import CloudMarket
+>>> from cloudmarket.model import CloudMarket
 >>> m = CloudMarket(n_customers=50, rng=3)
 >>> c = m.customers[0]
 >>> c.provider in m.vendor_names and c.spend > 0

@@ -23,7 +23,7 @@ then the learning rule picks next quarter's ``iaas_share`` from the payoff.
 Example
 -------
 >>> import mesa
->>> from agents.learning import Fixed
+>>> from cloudmarket.agents.learning import Fixed
 >>> m = mesa.Model(rng=1)
 >>> v = CloudVendor(m, "acme", 0, "US", (), demand=100.0, headroom=0.2, rule=Fixed())
 >>> v.capacity, v.revenue

@@ -13,7 +13,7 @@ Run: ``.venv/bin/python benchmarks/bench_backends.py`` (part of ``make bench``).
 
 from __future__ import annotations
 
-import experiments.cli  # noqa: F401 - first: it sets cloudmarket's single-thread environment before numpy loads
+import cloudmarket.experiments.cli  # noqa: F401 - first: it sets cloudmarket's single-thread environment before numpy loads
 import os
 import platform
 import statistics
@@ -30,7 +30,7 @@ REPEATS = 3
 
 
 def _spec():
-    from experiments.spec import parse_spec
+    from cloudmarket.experiments.spec import parse_spec
 
     text = (ROOT / "experiments/specs/quick.toml").read_text()
     text = text.replace("replications = 5", f"replications = {REPLICATIONS}")
@@ -39,7 +39,7 @@ def _spec():
 
 
 def _timed_sweep(spec, backend: str, workers: int, folder: Path) -> float:
-    from experiments.runner import sweep
+    from cloudmarket.experiments.runner import sweep
 
     start = time.perf_counter()
     report = sweep(spec, folder, backend=backend, workers=workers, quiet=True)
@@ -49,7 +49,7 @@ def _timed_sweep(spec, backend: str, workers: int, folder: Path) -> float:
 
 
 def main() -> None:
-    from experiments.analysis import load_results
+    from cloudmarket.experiments.analysis import load_results
 
     spec = _spec()
     times: dict[str, list[float]] = {"serial": [], "local": []}

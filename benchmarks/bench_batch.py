@@ -76,8 +76,8 @@ class PeakRSS:
 
 
 def run_ours(runs: int, customers: int, steps: int, workers: int, scratch: Path) -> None:
-    from experiments.runner import sweep
-    from experiments.spec import parse_spec
+    from cloudmarket.experiments.runner import sweep
+    from cloudmarket.experiments.spec import parse_spec
 
     spec = parse_spec(f"""
 [experiment]
@@ -104,7 +104,7 @@ def run_mesa(runs: int, customers: int, steps: int, workers: int, scratch: Path)
     import pandas as pd
 
     from benchmarks.mesa_collected import MesaCollectedMarket
-    from experiments.sampling import replication_seed
+    from cloudmarket.experiments.sampling import replication_seed
 
     # The very seeds our runner uses (common random numbers, replication r -> one seed), so
     # both sides run identical models: a model's cost depends on its seed (some draws make
@@ -127,8 +127,8 @@ def one_case(method: str, runs: int, customers: int, steps: int, workers: int, m
     import pandas  # noqa: F401
     import pyarrow.parquet  # noqa: F401
 
-    import experiments.runner  # noqa: F401
-    import model.market  # noqa: F401
+    import cloudmarket.experiments.runner  # noqa: F401
+    import cloudmarket.model.market  # noqa: F401
 
     target = {"ours": run_ours, "mesa": run_mesa}[method]
     scratch = Path(tempfile.mkdtemp(prefix=f"bench-{method}-"))
@@ -151,7 +151,7 @@ def one_case(method: str, runs: int, customers: int, steps: int, workers: int, m
 def measure(method: str, case: tuple[int, int, int], workers: int, mode: str) -> dict:
     # Both sides get the environment `cloudmarket` gives itself (one BLAS thread, no Arrow
     # background thread): mesa's spawned workers inherit it, ours can then fork its workers.
-    from experiments.cli import SINGLE_THREAD_ENV
+    from cloudmarket.experiments.cli import SINGLE_THREAD_ENV
 
     env = {**os.environ, **SINGLE_THREAD_ENV, "PYTHONPATH": str(ROOT)}
     proc = subprocess.run([sys.executable, __file__, "--case", method, *map(str, case), str(workers), mode],

@@ -98,7 +98,7 @@ def timed_market_class(timer: Timer):
     """CloudMarket subclass whose build phases, networkx graph and Mesa Network are timed."""
     from mesa.discrete_space import Network
 
-    from model import CloudMarket, industry_graph
+    from cloudmarket.model import CloudMarket, industry_graph
 
     # on the class, so that a subclass of Network used by the model is timed too
     Network.__init__ = timer.wrap("Mesa Network (cells, connections)", Network.__init__)
@@ -183,7 +183,7 @@ def child_idiomatic(n: int, steps: int, seed: int) -> dict:
 
 def child_profile(n: int, steps: int, seed: int) -> dict:
     """cProfile of ``steps`` model steps at n customers: top functions by own time."""
-    from model import CloudMarket
+    from cloudmarket.model import CloudMarket
 
     m = CloudMarket(scenario=SCENARIO, n_customers=n, rng=seed)
     m.step()

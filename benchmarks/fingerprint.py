@@ -26,7 +26,7 @@ import sys
 
 import numpy as np
 
-from model.run import simulate
+from cloudmarket.model.run import simulate
 
 CASES = [
     ({"n_customers": 3000}, 1, 22),

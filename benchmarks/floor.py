@@ -16,7 +16,7 @@ the model does, and computes peer shares with one ``np.bincount`` on (row, neigh
 
 Example
 -------
->>> from model import CloudMarket
+>>> from cloudmarket.model import CloudMarket
 >>> m = CloudMarket(n_customers=500, rng=3)
 >>> f = FloorMarket.from_model(m)
 >>> f.step(); f.step()

@@ -26,9 +26,9 @@ import math
 import numpy as np
 from mesa.discrete_space import Network
 
-from agents import EnterpriseCustomer
-from model import CloudMarket, industry_graph, policy
-from model.scenarios import ANY_REGION
+from cloudmarket.agents import EnterpriseCustomer
+from cloudmarket.model import CloudMarket, industry_graph, policy
+from cloudmarket.model.scenarios import ANY_REGION
 
 
 class IdiomaticCustomer(EnterpriseCustomer):

@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import mesa
 
-from agents import CloudVendor
-from model.market import MARKET_REPORTS, VENDOR_REPORTS, CloudMarket
+from cloudmarket.agents import CloudVendor
+from cloudmarket.model.market import MARKET_REPORTS, VENDOR_REPORTS, CloudMarket
 
 
 class MesaCollectedMarket(CloudMarket):

@@ -12,7 +12,7 @@ vendor column (``share:huawei``, ``spend_share:alibaba``, ``profit:tencent``) or
 
 Example
 -------
-    from experiments import load_results
+    from cloudmarket.experiments import load_results
     r = load_results("results/quick")
     r.runs.head()
     r.sql("SELECT vendor, avg(spend_share) FROM vendors WHERE step = 22 GROUP BY vendor")
@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from experiments.store import MANIFEST, Store, StoreError
+from cloudmarket.experiments.store import MANIFEST, Store, StoreError
 
 MARKET_COLUMNS = ("hhi", "cr3", "churn", "instability", "within_industry_hhi", "count_hhi")
 VENDOR_COLUMNS = ("share", "spend_share", "iaas_investment_share", "capacity", "demand", "congestion",
@@ -254,7 +254,7 @@ def paired_differences(results: Results, metric: str | Metric, by: str, baseline
 def _levels(results: Results, by: str, finals: pd.DataFrame) -> list[Any]:
     spec = results.manifest["spec"]["canonical"]
     if by in spec.get("values", {}):
-        from model.params import SCHEMA
+        from cloudmarket.model.params import SCHEMA
 
         given = spec["values"][by]
         if SCHEMA[by].kind == "list":
@@ -271,9 +271,9 @@ def sobol_indices(results: Results, metric: str | Metric, seed: int = 0) -> pd.D
     """
     from SALib.analyze import sobol
 
-    from experiments.runner import plan
-    from experiments.sampling import sobol_problem
-    from experiments.spec import Spec
+    from cloudmarket.experiments.runner import plan
+    from cloudmarket.experiments.sampling import sobol_problem
+    from cloudmarket.experiments.spec import Spec
 
     spec = Spec.from_dict(results.manifest["spec"]["canonical"])
     if spec.design != "sobol":

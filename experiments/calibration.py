@@ -41,9 +41,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from experiments.spec import MISSING, SpecError, canonical_json, parse_spec, read_toml
-from model.params import SCHEMA
-from model.scenarios import START_QUARTER, START_YEAR, china_shares
+from cloudmarket.experiments.spec import MISSING, SpecError, canonical_json, parse_spec, read_toml, spec_path
+from cloudmarket.model.params import SCHEMA
+from cloudmarket.model.scenarios import START_QUARTER, START_YEAR, china_shares
 
 FIT_VENDORS = ("alibaba", "huawei", "tencent", "baidu", "others")
 _CAL_KEYS = {"samples", "refine_samples", "accept", "final_replications", "holdout", "ranges"}
@@ -83,8 +83,8 @@ def observed_steps() -> list[int]:
 
 
 def load_calibration(path: str | Path, holdout: int | None = None) -> CalibrationSpec:
-    """Read and validate a calibration spec (TOML); ``holdout`` overrides the file's."""
-    path = Path(path)
+    """Read and validate a calibration spec (TOML file, or a shipped spec's name); ``holdout`` overrides the file's."""
+    path = spec_path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -227,7 +227,7 @@ def _stage_spec(cspec: CalibrationSpec, name: str, design: dict[str, Any], repli
 
 def score_points(store: Path, cspec: CalibrationSpec, held_in: list[int]) -> pd.DataFrame:
     """One row per design point of a stage store: its parameters and objective."""
-    from experiments.analysis import load_results
+    from cloudmarket.experiments.analysis import load_results
 
     results = load_results(store)
     runs = results.runs[results.runs.status == "done"]
@@ -264,7 +264,7 @@ class CalibrationReport:
 def calibrate(cspec: CalibrationSpec, out: str | Path, backend: str = "local", workers: int | None = None,
               scheduler: str | None = None, quiet: bool = False) -> CalibrationReport:
     """Run the search, refine and check stages into ``out`` and write the fit (see module doc)."""
-    from experiments.runner import sweep
+    from cloudmarket.experiments.runner import sweep
 
     out = Path(out)
     held_in, held_out = held_in_and_out(cspec.holdout)
@@ -320,7 +320,7 @@ def _typed(name: str, value: Any) -> Any:
 
 
 def _check_fit(store: Path, held_in: list[int], held_out: list[int]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    from experiments.analysis import load_results
+    from cloudmarket.experiments.analysis import load_results
 
     sim = simulated_table(load_results(store).vendors)
     grouped = sim.groupby(level="step")
@@ -350,7 +350,7 @@ def _check_fit(store: Path, held_in: list[int], held_out: list[int]) -> tuple[pd
 def _write_outputs(out: Path, cspec: CalibrationSpec, fitted: dict[str, Any], objective: float,
                    posterior: pd.DataFrame, by_quarter: pd.DataFrame, mae: pd.DataFrame, scored: pd.DataFrame,
                    held_in: list[int], held_out: list[int]) -> list[Path]:
-    from experiments.store import atomic_write
+    from cloudmarket.experiments.store import atomic_write
 
     params = {**{k: v for k, v in cspec.fixed.items() if k != "steps"}, **fitted}
     fitted_toml = ("# Fitted by `cloudmarket calibrate` (objective: RMSE of spend shares, percentage points)\n"
@@ -372,8 +372,8 @@ def _write_outputs(out: Path, cspec: CalibrationSpec, fitted: dict[str, Any], ob
 
 def plot_fit(by_quarter: pd.DataFrame):
     """Observed Canalys points against the simulated mean with its 90% band, per vendor."""
-    from model.charts import plt, vendor_colour
-    from model.scenarios import period_label
+    from cloudmarket.model.charts import plt, vendor_colour
+    from cloudmarket.model.scenarios import period_label
 
     fig, ax = plt.subplots(figsize=(9, 4.8))
     for vendor, rows in by_quarter.groupby("vendor", sort=False):

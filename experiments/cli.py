@@ -30,7 +30,8 @@ SINGLE_THREAD_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_N
 for _name, _value in SINGLE_THREAD_ENV.items():
     os.environ.setdefault(_name, _value)
 
-from model.params import SCHEMA, ParameterError, describe, parse_assignment, resolve  # noqa: E402
+from cloudmarket import __version__  # noqa: E402
+from cloudmarket.model.params import SCHEMA, ParameterError, describe, parse_assignment, resolve  # noqa: E402
 
 EXIT_USAGE = 2
 EXIT_FAILED_RUNS = 1
@@ -43,6 +44,7 @@ class UsageError(Exception):
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cloudmarket", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--version", action="version", version=f"cloudmarket {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run one market and print its shares, HHI and churn")
@@ -62,7 +64,7 @@ def _parser() -> argparse.ArgumentParser:
     params.add_argument("--group", choices=sorted({p.group for p in SCHEMA.values()}))
     params.set_defaults(handler=cmd_params)
 
-    viz = sub.add_parser("viz", help="serve the SolaraViz page (app.py) on 127.0.0.1")
+    viz = sub.add_parser("viz", help="serve the SolaraViz page (cloudmarket.app) on 127.0.0.1")
     viz.add_argument("--host", default="127.0.0.1")
     viz.add_argument("--port", default="8765")
     viz.set_defaults(handler=cmd_viz)
@@ -74,7 +76,7 @@ def _parser() -> argparse.ArgumentParser:
 def _add_experiment_commands(sub) -> None:
     """The experiment subcommands: sweep, status, summary, compare, sensitivity."""
     sweep = sub.add_parser("sweep", help="run an experiment spec (TOML) into a Parquet store; resumes and extends")
-    sweep.add_argument("spec", metavar="SPEC.toml", help="experiment spec (see experiments/specs/)")
+    sweep.add_argument("spec", metavar="SPEC", help="experiment spec: a TOML file, or the name of a shipped one (quick, sanctions, sensitivity)")
     sweep.add_argument("--out", required=True, metavar="DIR", help="store directory (created; re-use it to resume)")
     sweep.add_argument("--backend", choices=BACKEND_NAMES, help="serial | local (process pool, default) | dask")
     sweep.add_argument("--workers", metavar="N", help="worker processes (default: all cores)")
@@ -106,7 +108,7 @@ def _add_experiment_commands(sub) -> None:
 
     calibrate = sub.add_parser("calibrate", help="fit behavioural parameters to observed shares "
                                "(experiments/calibration.py; stages are resumable stores)")
-    calibrate.add_argument("spec", metavar="SPEC.toml", help="calibration spec, e.g. experiments/specs/calibrate_china.toml")
+    calibrate.add_argument("spec", metavar="SPEC", help="calibration spec: a TOML file, or a shipped name (calibrate_china)")
     calibrate.add_argument("--out", required=True, metavar="DIR", help="output directory (one store per stage)")
     calibrate.add_argument("--holdout", metavar="K", help="keep the last K observed quarters out of the objective")
     calibrate.add_argument("--backend", choices=BACKEND_NAMES)
@@ -124,9 +126,9 @@ def _add_experiment_commands(sub) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from experiments.analysis import AnalysisError
-    from experiments.spec import SpecError
-    from experiments.store import StoreError
+    from cloudmarket.experiments.analysis import AnalysisError
+    from cloudmarket.experiments.spec import SpecError
+    from cloudmarket.experiments.store import StoreError
 
     args = _parser().parse_args(argv)
     try:
@@ -206,9 +208,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     out = _check_suffix("--out", args.out, ".parquet")
     plot = _check_suffix("--plot", args.plot, ".png")
 
-    from experiments.store import atomic_write
-    from model.charts import plot_shares
-    from model.run import simulate
+    from cloudmarket.experiments.store import atomic_write
+    from cloudmarket.model.charts import plot_shares
+    from cloudmarket.model.run import simulate
 
     result = simulate(params, seed=seed)
     vendors, market = result.vendors, result.market
@@ -247,8 +249,8 @@ def summary_table(vendors, market, params: dict[str, Any], seed: int) -> str:
 # ---------------------------------------------------------------------- experiments
 def cmd_sweep(args: argparse.Namespace) -> int:
     """Validate the spec, then run what is missing; exit 1 if any run failed."""
-    from experiments.runner import sweep
-    from experiments.spec import load_spec
+    from cloudmarket.experiments.runner import sweep
+    from cloudmarket.experiments.spec import load_spec
 
     backend, workers = backend_options(args)
     spec = load_spec(args.spec)
@@ -291,7 +293,7 @@ def backend_options(args: argparse.Namespace) -> tuple[str, int | None]:
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
     """Run experiments.calibration.calibrate and print the fit; exit 1 if any run failed."""
-    from experiments.calibration import baseline_verdicts, calibrate, load_calibration
+    from cloudmarket.experiments.calibration import baseline_verdicts, calibrate, load_calibration
 
     backend, workers = backend_options(args)
     holdout = None
@@ -319,7 +321,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from experiments.analysis import load_results
+    from cloudmarket.experiments.analysis import load_results
 
     results = load_results(args.dir)
     design = results.manifest["design"]
@@ -336,7 +338,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
-    from experiments.analysis import load_results, summarise
+    from cloudmarket.experiments.analysis import load_results, summarise
 
     results = load_results(args.dir)
     table = summarise(results, column=args.column)
@@ -377,7 +379,7 @@ def _fmt_value(value: Any) -> str:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from experiments.analysis import load_results, paired_differences, parse_metric
+    from cloudmarket.experiments.analysis import load_results, paired_differences, parse_metric
 
     metric = parse_metric(args.metric)
     results = load_results(args.dir)
@@ -401,7 +403,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_sensitivity(args: argparse.Namespace) -> int:
-    from experiments.analysis import load_results, parse_metric, sobol_indices
+    from cloudmarket.experiments.analysis import load_results, parse_metric, sobol_indices
 
     metric = parse_metric(args.metric)
     results = load_results(args.dir)
@@ -415,9 +417,9 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    from experiments.analysis import VENDOR_COLUMNS, load_results
-    from experiments.plots import plot_vendor_share
-    from experiments.store import atomic_write
+    from cloudmarket.experiments.analysis import VENDOR_COLUMNS, load_results
+    from cloudmarket.experiments.plots import plot_vendor_share
+    from cloudmarket.experiments.store import atomic_write
 
     out = _check_suffix("--out", args.out, ".png")
     if args.column not in VENDOR_COLUMNS:
@@ -429,7 +431,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 
 def cmd_viz(args: argparse.Namespace) -> int:
-    import shutil
+    import importlib.util
 
     try:
         port = int(args.port)
@@ -437,17 +439,15 @@ def cmd_viz(args: argparse.Namespace) -> int:
         port = 0
     if not 1 <= port <= 65535:
         raise UsageError(f"--port = {args.port!r}: must be a whole number in [1, 65535]")
-    app = Path(__file__).resolve().parent.parent / "app.py"
-    if not app.exists():
-        raise UsageError(f"app.py not found at {app}; run from a source checkout")
-    solara = shutil.which("solara", path=str(Path(sys.executable).parent)) or shutil.which("solara")
-    if solara is None:
-        raise UsageError("solara is not installed: pip install -e '.[viz]' (make test does it)")
+    if importlib.util.find_spec("solara") is None:
+        raise UsageError("solara is not installed: pip install 'cloudmarket[viz]' (make test does it)")
     env = {**os.environ, "SOLARA_TELEMETRY_MIXPANEL_ENABLE": "False"}
-    cmd = [solara, "run", str(app), "--host", args.host, "--port", str(port), "--no-open", "--no-check-version"]
+    # the page is a module of the package, so an installed wheel serves it as a checkout does
+    cmd = [sys.executable, "-m", "solara", "run", "cloudmarket.app", "--host", args.host, "--port", str(port),
+           "--no-open", "--no-check-version", "--production"]  # production: no file watchers
     print(f"serving on http://{args.host}:{port}/  (Ctrl-C to stop)", flush=True)
     # exec, not a child process: the server keeps this PID, so stopping it by PID works
-    os.execve(solara, cmd, env)
+    os.execve(sys.executable, cmd, env)
 
 
 if __name__ == "__main__":

@@ -5,8 +5,8 @@ single-run charts and the browser; design points are told apart by shade and lin
 
 Example
 -------
-    from experiments import load_results
-    from experiments.plots import plot_vendor_share
+    from cloudmarket.experiments import load_results
+    from cloudmarket.experiments.plots import plot_vendor_share
     fig = plot_vendor_share(load_results("results/quick"), "huawei")
     fig.savefig("results/quick/huawei_share.png")
 """
@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from experiments.analysis import AnalysisError, Results, mean_ci
+from cloudmarket.experiments.analysis import AnalysisError, Results, mean_ci
 
 
 def share_paths(results: Results, vendor: str, column: str = "spend_share") -> pd.DataFrame:
@@ -42,7 +42,7 @@ def plot_vendor_share(results: Results, vendor: str, column: str = "spend_share"
     import matplotlib.pyplot as plt
     from matplotlib.colors import to_rgb
 
-    from model.charts import vendor_colour
+    from cloudmarket.model.charts import vendor_colour
 
     paths = share_paths(results, vendor, column)
     labels = _point_labels(results)

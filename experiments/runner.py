@@ -11,7 +11,7 @@ finishes, so its memory does not grow with the number of runs.
 
 Example
 -------
->>> from experiments.spec import parse_spec
+>>> from cloudmarket.experiments.spec import parse_spec
 >>> spec = parse_spec('[experiment]\\nreplications = 2\\n[parameters]\\nn_customers = 100\\n'
 ...                   'steps = 2\\n[sweep]\\n[sweep.values]\\nswitching_cost = [0.5, 1.5]')
 >>> tasks = plan(spec)
@@ -22,7 +22,6 @@ Example
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
 import os
 import platform
 import subprocess
@@ -38,9 +37,9 @@ from typing import Any
 
 import pandas as pd
 
-from experiments.sampling import design_points, replication_seed
-from experiments.spec import MISSING, Spec, SpecError, canonical_json, origin_of
-from experiments.store import Store, StoreError, encode_part
+from cloudmarket.experiments.sampling import design_points, replication_seed
+from cloudmarket.experiments.spec import MISSING, Spec, SpecError, canonical_json, origin_of
+from cloudmarket.experiments.store import Store, StoreError, encode_part
 
 BACKENDS = ("serial", "local", "dask")
 FLUSH_SECONDS = 1.0  # how often runs.parquet is rewritten during a sweep (the journal is per run)
@@ -105,7 +104,7 @@ def plan(spec: Spec, lhs_blocks: list[int] | None = None, unique: bool = True) -
     path before anything runs. Identical runs (same parameters and seed, e.g. two sampled
     points that round to the same whole numbers) appear once unless ``unique`` is False.
     """
-    from model.params import ParameterError, resolve
+    from cloudmarket.model.params import ParameterError, resolve
 
     points = design_points(spec, lhs_blocks)
     resolved = []
@@ -131,7 +130,7 @@ def execute(task: RunTask) -> RunResult:
     The tables come back as Parquet bytes: encoding happens in the worker, in parallel,
     and the driver only writes files.
     """
-    from model.run import simulate_columns
+    from cloudmarket.model.run import simulate_columns
 
     start = time.perf_counter()
     try:
@@ -164,7 +163,7 @@ def pool_context():
     if sys.platform.startswith("linux") and os_threads() == 1:
         return multiprocessing.get_context("fork")
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["experiments.runner", "model.run"])
+    context.set_forkserver_preload(["cloudmarket.experiments.runner", "cloudmarket.model.run"])
     return context
 
 
@@ -449,24 +448,35 @@ def software_versions() -> dict[str, str]:
     import mesa
     import numpy
 
-    try:
-        package = importlib.metadata.version("cloudmarket")
-    except importlib.metadata.PackageNotFoundError:
-        package = "unknown"
-    return {"cloudmarket": package, "python": platform.python_version(), "mesa": mesa.__version__,
+    from cloudmarket import __version__
+
+    return {"cloudmarket": __version__, "python": platform.python_version(), "mesa": mesa.__version__,
             "numpy": numpy.__version__, "pandas": pd.__version__, "platform": platform.platform()}
 
 
-def git_state() -> dict[str, Any]:
-    """Commit and dirty flag of the source checkout, or nulls when it is not a git repo."""
+def git_state(root: Path = ROOT) -> dict[str, Any]:
+    """Commit and dirty flag of the package's own source checkout, else nulls.
+
+    Only when ``root`` (the folder holding this package's sources) is the top of a git
+    work tree: an installed wheel inside some other repository (a user's project, a venv
+    in a checkout) must not record that repository's commit as the package's.
+
+    >>> git_state(Path("/"))
+    {'commit': None, 'dirty': None}
+    """
     def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=20,
+        return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=20,
                               check=True).stdout.strip()
 
+    unknown = {"commit": None, "dirty": None}
+    if not (root / ".git").exists() or not (root / "setup.cfg").is_file():
+        return unknown
     try:
+        if Path(git("rev-parse", "--show-toplevel")).resolve() != root.resolve():
+            return unknown
         return {"commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
     except (OSError, subprocess.SubprocessError):
-        return {"commit": None, "dirty": None}
+        return unknown
 
 
 __all__ = ["BACKENDS", "RunResult", "RunTask", "SpecChangedError", "StoreError", "SweepReport",

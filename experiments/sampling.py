@@ -94,7 +94,7 @@ def _scale(unit_rows: np.ndarray, ranges: Mapping[str, tuple[float, float]],
 
 def design_points(spec, lhs_blocks: Sequence[int] | None = None) -> list[dict[str, Any]]:
     """The design points of a Spec (see experiments.spec), in their canonical order."""
-    from model.params import SCHEMA
+    from cloudmarket.model.params import SCHEMA
 
     kinds = {name: SCHEMA[name].kind for name in spec.swept}
     if spec.design == "grid":

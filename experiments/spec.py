@@ -25,7 +25,7 @@ Example
 >>> parse_spec('[experiment]\\n[sweep]\\ndesign = "grid"\\n[sweep.values]\\nswitching_cost = [-1]')
 Traceback (most recent call last):
 ...
-experiments.spec.SpecError: <spec>: sweep.values.switching_cost[0] = -1: must be >= 0
+cloudmarket.experiments.spec.SpecError: <spec>: sweep.values.switching_cost[0] = -1: must be >= 0
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from model.params import SCHEMA, ParameterError, check_name
+from cloudmarket.model.params import SCHEMA, ParameterError, check_name
 
 DESIGNS = ("grid", "lhs", "sobol")
 COLLECT_TEXT = '"step", "end" or a whole number k >= 1 (every k steps and the last)'
@@ -128,13 +128,41 @@ def canonical_json(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
 
 
+def shipped_specs() -> dict[str, Path]:
+    """The specs shipped with the package, by name (file stem): quick, sanctions, ...
+
+    >>> {"quick", "sanctions", "calibrate_china"} <= set(shipped_specs())
+    True
+    """
+    folder = Path(__file__).resolve().parent / "specs"  # beside this module, in a checkout and a wheel
+    return {p.stem: p for p in sorted(folder.glob("*.toml"))}
+
+
+def spec_path(name_or_path: str | Path) -> Path:
+    """A spec file: ``name_or_path`` itself when it is a file, else the shipped spec of that name.
+
+    A path to a file always wins, so a local ``quick.toml`` is read rather than the shipped one.
+
+    >>> spec_path("quick").name
+    'quick.toml'
+    """
+    path = Path(name_or_path)
+    if path.exists() or path.suffix == ".toml" or len(path.parts) > 1:
+        return path
+    return shipped_specs().get(str(name_or_path), path)
+
+
 def load_spec(path: str | Path) -> Spec:
-    """Read and validate the spec file at ``path`` (raises SpecError with the key path)."""
-    path = Path(path)
+    """Read and validate the spec file at ``path``, or the shipped spec of that name.
+
+    Raises SpecError with the key path.
+    """
+    path = spec_path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise SpecError(str(path), "(file)", MISSING, "no such file") from None
+        raise SpecError(str(path), "(file)", MISSING,
+                        f"no such file, and no shipped spec of that name ({' | '.join(shipped_specs())})") from None
     except (OSError, UnicodeDecodeError) as err:
         raise SpecError(str(path), "(file)", MISSING, f"cannot be read ({err})") from None
     return parse_spec(text, source=str(path), base_dir=path.parent)
@@ -142,7 +170,23 @@ def load_spec(path: str | Path) -> Spec:
 
 def parse_spec(text: str, source: str = "<spec>", base_dir: str | Path = ".") -> Spec:
     """Validate spec ``text`` (TOML); ``base_dir`` resolves ``experiment.params``."""
-    doc = read_toml(text, source)
+    return _spec_from_document(read_toml(text, source), text, source, base_dir)
+
+
+def spec_from_dict(document: dict[str, Any], source: str = "<dict>", base_dir: str | Path = ".") -> Spec:
+    """Validate a spec given as a dict with the TOML file's tables (experiment, parameters, sweep).
+
+    >>> s = spec_from_dict({"experiment": {"replications": 3},
+    ...                     "sweep": {"values": {"export_control_severity": [0.0, 0.5]}}})
+    >>> s.replications, s.values
+    (3, {'export_control_severity': [0.0, 0.5]})
+    """
+    if not isinstance(document, dict):
+        raise SpecError(source, "(spec)", document, "must be a dict of tables: experiment, parameters, sweep")
+    return _spec_from_document(document, canonical_json(document), source, base_dir)
+
+
+def _spec_from_document(doc: dict[str, Any], text: str, source: str, base_dir: str | Path) -> Spec:
     _check_keys(source, "", doc, _TABLES)
     experiment = _table(source, doc, "experiment", required=True)
     _check_keys(source, "experiment.", experiment, _EXPERIMENT_KEYS)

@@ -1,7 +1,7 @@
 """The cloud market world: CloudMarket, its parameters and its scenarios."""
 
-from model.market import CloudMarket
-from model.params import ParameterError, resolve
-from model.scenarios import SCENARIOS, get_scenario
+from cloudmarket.model.market import CloudMarket
+from cloudmarket.model.params import ParameterError, resolve
+from cloudmarket.model.scenarios import SCENARIOS, get_scenario
 
 __all__ = ["SCENARIOS", "CloudMarket", "ParameterError", "get_scenario", "resolve"]

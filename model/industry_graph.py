@@ -33,7 +33,7 @@ N_INDUSTRIES = 15
 
 @cache
 def _use_table() -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
-    with resources.files("model.data").joinpath("use_15.csv").open(encoding="utf-8") as fh:
+    with resources.files("cloudmarket.model.data").joinpath("use_15.csv").open(encoding="utf-8") as fh:
         rows = list(csv.reader(fh))
     names = tuple(rows[0][1:1 + N_INDUSTRIES])
 

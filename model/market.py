@@ -2,7 +2,7 @@
 
 Example
 -------
->>> from model import CloudMarket
+>>> from cloudmarket.model import CloudMarket
 >>> m = CloudMarket(scenario="china-2020", n_customers=300, rng=7)
 >>> m.run_for(4)
 >>> df = m.vendor_frame()
@@ -15,6 +15,7 @@ True
 from __future__ import annotations
 
 import gc
+from collections.abc import Callable
 from contextlib import contextmanager
 from operator import attrgetter
 from typing import Any
@@ -23,11 +24,12 @@ import mesa
 import numpy as np
 import pandas as pd
 from mesa.discrete_space import Network
+from mesa.experimental.scenarios import Scenario
 
-from agents import CloudVendor, EnterpriseCustomer, make_rule
-from model import choice, industry_graph, metrics, policy
-from model.params import MODEL_PARAMS, SEGMENTS, resolve
-from model.scenarios import ANY_REGION, get_scenario, period_label
+from cloudmarket.agents import CloudVendor, EnterpriseCustomer, make_rule
+from cloudmarket.model import choice, industry_graph, metrics, policy
+from cloudmarket.model.params import MODEL_PARAMS, SEGMENTS, resolve
+from cloudmarket.model.scenarios import ANY_REGION, get_scenario, period_label
 
 CALIBRATION_SAMPLE = 20_000  # customers used for the intercept inversion at large sizes
 LARGE_QUANTILE = 0.9  # customers above this spend quantile form the "large" segment
@@ -100,41 +102,61 @@ def review_cohorts(review_phase: np.ndarray, period: int) -> list[np.ndarray]:
     return [order[bounds[r]:bounds[r + 1]] for r in range(period)]
 
 
+class RunScenario(Scenario):
+    """Mesa's Scenario for one market run: the seed and every validated parameter.
+
+    >>> RunScenario(rng=3, switching_cost=2.0).switching_cost
+    2.0
+    """
+
+
 class CloudMarket(mesa.Model):
     """Cloud vendors competing for enterprise customers on an industry graph.
 
     Parameters
     ----------
     scenario : str
-        Starting market, "china-2020" or "global-2020" (see ``model/scenarios.py``).
+        Starting market, "china-2020" or "global-2020" (see ``model/scenarios.py``); the
+        market built from it is ``self.starting_market``. ``self.scenario`` is Mesa's
+        :class:`RunScenario` holding the seed and every parameter of the run.
     rng : int or numpy Generator, optional
         Seed of every random draw (graph, customers, choices, learning).
+    progress : callable, optional
+        Called with the name of each build phase as it starts (for progress on long builds).
     **params
         Any parameter of ``model/params.py`` except ``steps``; validated there.
     """
 
-    def __init__(self, scenario: str = "china-2020", rng: Any = None, **params: Any) -> None:
-        # Mesa's Model has a `scenario` keyword of its own: ours is a market name, kept apart.
+    def __init__(self, scenario: str = "china-2020", rng: Any = None,
+                 progress: Callable[[str], None] | None = None, **params: Any) -> None:
         self.params = resolve({"scenario": scenario, **params}, allow=MODEL_PARAMS)
-        super().__init__(rng=rng)
+        report = progress or (lambda phase: None)
+        # Mesa 3.5 keeps a run's parameters in `model.scenario` (a mesa Scenario): ours go
+        # there, validated, so `m.scenario.switching_cost` reads as a Mesa user expects and
+        # `m.scenario.rng` is the seed. The starting market itself is `m.starting_market`.
+        super().__init__(scenario=RunScenario(rng=rng, **self.params))
         p = self.params
-        self.market = get_scenario(p["scenario"])
-        self.vendor_names = self.market.vendors
-        self.regions = self.market.regions
+        self.starting_market = get_scenario(p["scenario"])
+        self.vendor_names = self.starting_market.vendors
+        self.regions = self.starting_market.regions
         self.industry_names = industry_graph.industry_names()
         self.n_vendors = len(self.vendor_names)
+        report("drawing customers")
         self._draw_customers(p["n_customers"])
+        report("building the industry graph")
         self._build_graph()
+        report("placing customers on the graph")
         with gc_paused():
             self._place_customers()
+        report("calibrating starting shares")
         self._assign_initial_providers()
         self.vendors = [
-            CloudVendor(self, name, k, home, self.market.focus.get(name, ()),
+            CloudVendor(self, name, k, home, self.starting_market.focus.get(name, ()),
                         demand=float(self.demand[k]), headroom=p["capacity_headroom"],
                         rule=make_rule(p["learning_rule"], recency=p["learning_recency"],
                                        experimentation=p["learning_experimentation"],
                                        imitation_rate=p["imitation_rate"]))
-            for k, (name, home) in enumerate(zip(self.vendor_names, self.market.home_regions, strict=True))
+            for k, (name, home) in enumerate(zip(self.vendor_names, self.starting_market.home_regions, strict=True))
         ]
         for v in self.vendors:
             v.iaas_investment_share = v.iaas_share
@@ -166,11 +188,11 @@ class CloudMarket(mesa.Model):
     def _draw_customers(self, n: int) -> None:
         p, rng = self.params, self.rng
         self.n_customers = n
-        self.region = rng.choice(len(self.regions), size=n, p=np.asarray(self.market.region_weights))
+        self.region = rng.choice(len(self.regions), size=n, p=np.asarray(self.starting_market.region_weights))
         self.industry = rng.choice(industry_graph.N_INDUSTRIES, size=n, p=industry_graph.industry_weights())
         # annual cloud spend in USD millions: lognormal, median 1
         self.spend = rng.lognormal(mean=0.0, sigma=p["spend_sigma"], size=n)
-        m = self.market.iaas_need_mean
+        m = self.starting_market.iaas_need_mean
         self.iaas_need = rng.beta(6.0 * m, 6.0 * (1.0 - m), size=n)
         names = self.industry_names
         code = {name: k for k, name in enumerate(names)}
@@ -186,12 +208,12 @@ class CloudMarket(mesa.Model):
         assert set(SEGMENTS) <= set(self.segments)
         self.review_phase = rng.integers(0, p["review_period"], size=n)
         self.tenure = rng.integers(0, p["review_period"], size=n)
-        home = np.array(self.market.home_regions)
+        home = np.array(self.starting_market.home_regions)
         region_names = np.array(self.regions)[self.region]
         home_match = (home[None, :] == region_names[:, None]) | (home[None, :] == ANY_REGION)
         focus = np.zeros((n, self.n_vendors), dtype=bool)
         for k, vendor in enumerate(self.vendor_names):
-            for seg in self.market.focus.get(vendor, ()):
+            for seg in self.starting_market.focus.get(vendor, ()):
                 focus[:, k] |= self.segments[seg]
         self._static_utility = p["home_preference"] * home_match + p["focus_weight"] * focus
 
@@ -218,7 +240,7 @@ class CloudMarket(mesa.Model):
            after a review equal today's: the market starts at a steady state.
         """
         rng = self.rng
-        target = np.asarray(self.market.target_shares)
+        target = np.asarray(self.starting_market.target_shares)
         sample = self._calibration_sample()
         w = self.spend[sample]
         first = choice.berry_intercepts(target, w, self._static_utility[sample])
@@ -313,7 +335,7 @@ class CloudMarket(mesa.Model):
             p = self.params
             if active:
                 self._allowed_cache[active] = policy.allowed_vendors(
-                    self.vendor_names, self.market.home_regions, self.regions, self.region,
+                    self.vendor_names, self.starting_market.home_regions, self.regions, self.region,
                     self.segments, sanctioned=p["sanctioned_vendors"], ban_regions=p["ban_regions"],
                     ban_segments=p["ban_segments"], data_localization=p["data_localization"])
             else:

@@ -7,14 +7,14 @@ is allowed.
 
 Example
 -------
->>> from model.params import resolve
+>>> from cloudmarket.model.params import resolve
 >>> p = resolve({"switching_cost": 2, "scenario": "china-2020"})
 >>> p["switching_cost"], p["peer_weight"]
 (2.0, 1.0)
 >>> resolve({"switching_cost": -1})
 Traceback (most recent call last):
 ...
-model.params.ParameterError: switching_cost = -1: must be >= 0
+cloudmarket.model.errors.ParameterError: switching_cost = -1: must be >= 0
 """
 
 from __future__ import annotations
@@ -24,20 +24,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from cloudmarket.model.errors import ParameterError
+from cloudmarket.model.scenarios import get_scenario
+
 SEGMENTS = ("government", "telecom", "finance", "critical")
 BAN_SEGMENTS = (*SEGMENTS, "all")
 LEARNING_RULES = ("roth-erev", "imitate", "fixed")
-
-
-class ParameterError(ValueError):
-    """A parameter value that the schema does not allow.
-
-    The message always names the parameter, the value given and what is allowed.
-    """
-
-    def __init__(self, name: str, value: Any, allowed: str):
-        self.name, self.value, self.allowed = name, value, allowed
-        super().__init__(f"{name} = {value!r}: {allowed}")
 
 
 @dataclass(frozen=True)
@@ -259,8 +251,6 @@ def resolve(overrides: Mapping[str, Any] | None = None, *, allow: tuple[str, ...
 
 
 def _check_scenario_names(params: dict[str, Any]) -> None:
-    from model.scenarios import get_scenario  # scenarios import params: import late
-
     scenario = get_scenario(params["scenario"])
     for name, spec in SCHEMA.items():
         if spec.choices_from is None:

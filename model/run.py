@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from model.market import CloudMarket
-from model.params import MODEL_PARAMS, resolve
+from cloudmarket.model.market import CloudMarket
+from cloudmarket.model.params import MODEL_PARAMS, resolve
 
 
 Columns = dict[str, np.ndarray]

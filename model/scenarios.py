@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
-from model.params import ParameterError
+from cloudmarket.model.errors import ParameterError
 
 ANY_REGION = "*"  # home region of the 'others' aggregate: local providers everywhere
 START_YEAR, START_QUARTER = 2020, 3
@@ -49,7 +49,7 @@ class Scenario:
 
 
 def _read_csv(name: str) -> list[dict[str, str]]:
-    with resources.files("model.data").joinpath(name).open(encoding="utf-8") as fh:
+    with resources.files("cloudmarket.model.data").joinpath(name).open(encoding="utf-8") as fh:
         return list(csv.DictReader(fh))
 
 

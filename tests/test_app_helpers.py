@@ -13,10 +13,10 @@ import pytest
 import solara
 from mesa.visualization import Slider
 
-import app
-from model import ParameterError
-from model.params import SCHEMA, defaults
-from model.run import simulate
+from cloudmarket import app
+from cloudmarket.model import ParameterError
+from cloudmarket.model.params import SCHEMA, defaults
+from cloudmarket.model.run import simulate
 
 
 def test_controls_cover_every_lever_with_schema_defaults_and_ranges():

@@ -22,7 +22,7 @@ from scipy import stats
 from benchmarks.floor import FloorMarket
 from benchmarks.idiomatic import IdiomaticMarket
 from benchmarks.mesa_collected import MesaCollectedMarket
-from model import CloudMarket, choice
+from cloudmarket.model import CloudMarket, choice
 
 POLICY = {"ban_regions": ["CN"], "ban_segments": ["government", "critical"],
           "export_control_severity": 0.5, "data_localization": True}

@@ -6,10 +6,10 @@ import tomllib
 import pandas as pd
 import pytest
 
-from experiments.calibration import (CalibrationSpec, baseline_means, calibrate, held_in_and_out,
+from cloudmarket.experiments.calibration import (CalibrationSpec, baseline_means, calibrate, held_in_and_out,
                                      observed_table, parse_calibration)
-from experiments.spec import SpecError
-from model.run import simulate
+from cloudmarket.experiments.spec import SpecError
+from cloudmarket.model.run import simulate
 
 SMALL = """
 [experiment]

@@ -6,15 +6,16 @@ import pkgutil
 
 import pytest
 
-import agents
-import experiments
-import model
+import cloudmarket
+import cloudmarket.agents
+import cloudmarket.experiments
+import cloudmarket.model
 
 MODULES = sorted(
     f"{pkg.__name__}.{m.name}"
-    for pkg in (agents, model, experiments)
+    for pkg in (cloudmarket.agents, cloudmarket.model, cloudmarket.experiments)
     for m in pkgutil.iter_modules(pkg.__path__)
-) + [  # the benchmarks' building blocks (the bench_* scripts are run by `make bench`)
+) + ["cloudmarket", "cloudmarket.app"] + [  # the benchmarks' building blocks (the bench_* scripts are run by `make bench`)
     "benchmarks.fingerprint", "benchmarks.floor", "benchmarks.idiomatic", "benchmarks.mesa_collected"]
 
 

@@ -10,12 +10,12 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from experiments import load_results
-from experiments.analysis import AnalysisError, paired_differences, sobol_indices, summarise
-from experiments.cli import main
-from experiments.runner import plan
-from experiments.sampling import sobol_points
-from experiments.spec import parse_spec
+from cloudmarket.experiments import load_results
+from cloudmarket.experiments.analysis import AnalysisError, paired_differences, sobol_indices, summarise
+from cloudmarket.experiments.cli import main
+from cloudmarket.experiments.runner import plan
+from cloudmarket.experiments.sampling import sobol_points
+from cloudmarket.experiments.spec import parse_spec
 
 GRID = """
 [experiment]

@@ -13,8 +13,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from experiments import load_results
-from experiments.cli import main
+from cloudmarket.experiments import load_results
+from cloudmarket.experiments.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 DASK = str(ROOT / ".venv" / "bin" / "dask")

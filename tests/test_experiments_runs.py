@@ -16,16 +16,16 @@ import psutil
 import pyarrow.parquet as pq
 import pytest
 
-import model.run
-from experiments import load_results
-from experiments.cli import SINGLE_THREAD_ENV, main
-from experiments.runner import plan
-from experiments.sampling import replication_seed
-from experiments.spec import parse_spec
+from cloudmarket.model import run as model_run
+from cloudmarket.experiments import load_results
+from cloudmarket.experiments.cli import SINGLE_THREAD_ENV, main
+from cloudmarket.experiments.runner import plan
+from cloudmarket.experiments.sampling import replication_seed
+from cloudmarket.experiments.spec import parse_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = str(ROOT / ".venv" / "bin" / "cloudmarket")
-REAL_SIMULATE = model.run.simulate_columns
+REAL_SIMULATE = model_run.simulate_columns
 
 TINY = """
 [experiment]
@@ -69,7 +69,7 @@ def assert_same_tables(a: Path, b: Path) -> None:
 
 
 class CountingSimulate:
-    """Wraps model.run.simulate_columns (serial backend runs in this process) to count and fail runs."""
+    """Wraps model_run.simulate_columns (serial backend runs in this process) to count and fail runs."""
 
     def __init__(self, fail_when=lambda params, seed: False):
         self.calls: list[tuple[dict, int]] = []
@@ -119,7 +119,7 @@ def test_store_layout_and_seeds_recorded(tmp_path):
     assert sorted(p.name for p in (out / "market").iterdir()) == sorted(f"{r}.parquet" for r in runs.run_id)
     # Same parameters and seed as a direct simulate() call: the store adds only run_id.
     row = runs.iloc[0]
-    direct = model.run.simulate({"n_customers": 120, "steps": 3, "export_control_severity": row.export_control_severity,
+    direct = model_run.simulate({"n_customers": 120, "steps": 3, "export_control_severity": row.export_control_severity,
                                  "switching_cost": row.switching_cost}, seed=int(row.seed))
     stored = vendors[vendors.run_id == row.run_id].drop(columns="run_id").reset_index(drop=True)
     pd.testing.assert_frame_equal(stored, direct.vendors, check_dtype=False)
@@ -136,7 +136,7 @@ def test_failed_run_is_recorded_others_go_on_then_resume_retries_only_it(tmp_pat
     spec = write_spec(tmp_path, TINY.format(reps=2))
     out = tmp_path / "store"
     failing = CountingSimulate(lambda params, seed: params["switching_cost"] == 2.0 and seed == replication_seed(11, 1))
-    monkeypatch.setattr(model.run, "simulate_columns", failing)
+    monkeypatch.setattr(model_run, "simulate_columns", failing)
     assert sweep(spec, out, "--backend", "serial") == 1
     captured = capsys.readouterr()
     assert "8 runs: 6 done, 2 failed" in captured.out and "injected failure" in captured.out
@@ -152,13 +152,13 @@ def test_failed_run_is_recorded_others_go_on_then_resume_retries_only_it(tmp_pat
 
     # The cause is fixed: the re-run does the two failed runs and nothing else.
     fixed = CountingSimulate()
-    monkeypatch.setattr(model.run, "simulate_columns", fixed)
+    monkeypatch.setattr(model_run, "simulate_columns", fixed)
     assert sweep(spec, out, "--backend", "serial") == 0
     assert len(fixed.calls) == 2 and all(p["switching_cost"] == 2.0 for p, _ in fixed.calls)
     assert sweep(spec, out, "--backend", "serial") == 0 and len(fixed.calls) == 2  # nothing left to do
 
     clean = tmp_path / "clean"
-    monkeypatch.setattr(model.run, "simulate_columns", fixed.real)
+    monkeypatch.setattr(model_run, "simulate_columns", fixed.real)
     assert sweep(spec, clean, "--backend", "serial") == 0
     assert_same_tables(out, clean)
 
@@ -167,13 +167,13 @@ def test_extend_by_replications_runs_only_new_ones(tmp_path, monkeypatch):
     out = tmp_path / "store"
     assert sweep(write_spec(tmp_path, TINY.format(reps=2)), out, "--backend", "serial") == 0
     counting = CountingSimulate()
-    monkeypatch.setattr(model.run, "simulate_columns", counting)
+    monkeypatch.setattr(model_run, "simulate_columns", counting)
     bigger = write_spec(tmp_path, TINY.format(reps=3), "bigger.toml")
     assert sweep(bigger, out, "--backend", "serial") == 0
     assert len(counting.calls) == 4 and {s for _, s in counting.calls} == {replication_seed(11, 2)}
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["design"]["runs"] == 12 and len(manifest["sweeps"]) == 2
-    monkeypatch.setattr(model.run, "simulate_columns", counting.real)
+    monkeypatch.setattr(model_run, "simulate_columns", counting.real)
     fresh = tmp_path / "fresh"
     assert sweep(bigger, fresh, "--backend", "serial") == 0
     assert_same_tables(out, fresh)
@@ -198,7 +198,7 @@ def test_extend_lhs_by_samples_keeps_old_points(tmp_path, monkeypatch):
     first = load_results(out).runs
     assert first.review_period.dtype.kind == "i" and first.switching_cost.between(0, 4).all()
     counting = CountingSimulate()
-    monkeypatch.setattr(model.run, "simulate_columns", counting)
+    monkeypatch.setattr(model_run, "simulate_columns", counting)
     assert sweep(write_spec(tmp_path, lhs.format(n=7), "more.toml"), out, "--backend", "serial") == 0
     assert len(counting.calls) == 3
     runs = load_results(out).runs
@@ -317,7 +317,7 @@ def pool_workers(sweep: psutil.Process, children: list[psutil.Process]) -> list[
 
 
 def test_local_pool_forks_only_a_single_threaded_driver(monkeypatch):
-    import experiments.runner as runner
+    import cloudmarket.experiments.runner as runner
 
     monkeypatch.setattr(runner, "os_threads", lambda: 1)
     assert runner.pool_context().get_start_method() == "fork"
@@ -331,9 +331,9 @@ def test_the_command_starts_single_threaded_so_its_pool_can_fork(tmp_path):
     # Parquet, and (when resuming) read the store's run table
     spec = write_spec(tmp_path, TINY.format(reps=1))
     assert sweep(spec, tmp_path / "store", "--backend", "serial") == 0
-    code = ("import sys, experiments.cli, experiments.runner, model.run, pyarrow.parquet; "
-            "from experiments.runner import os_threads, pool_context; "
-            "from experiments.store import Store; "
+    code = ("import sys, cloudmarket.experiments.cli, cloudmarket.experiments.runner, cloudmarket.model.run, pyarrow.parquet; "
+            "from cloudmarket.experiments.runner import os_threads, pool_context; "
+            "from cloudmarket.experiments.store import Store; "
             "rows = Store(sys.argv[1]).read_run_rows(); "
             "print(len(rows), os_threads(), pool_context().get_start_method())")
     env = {k: v for k, v in os.environ.items() if k not in SINGLE_THREAD_ENV}  # the module must set them
@@ -427,14 +427,14 @@ def test_runs_in_the_journal_count_as_done_after_a_kill(tmp_path, monkeypatch):
     (out / "runs.journal").write_text("\n".join(lines) + "\n" + lines[0][:20])
     assert len(load_results(out).runs) == 8 and len(load_results(out).market) == 8 * 4
     counting = CountingSimulate()
-    monkeypatch.setattr(model.run, "simulate_columns", counting)
+    monkeypatch.setattr(model_run, "simulate_columns", counting)
     assert sweep(spec, out, "--backend", "serial") == 0
     assert counting.calls == [] and not (out / "runs.journal").exists()
     assert len(pq.read_table(out / "runs.parquet")) == 8
 
 
 def test_store_made_under_other_parameter_defaults_is_refused(tmp_path, monkeypatch, capsys):
-    from model.params import SCHEMA, Param
+    from cloudmarket.model.params import SCHEMA, Param
 
     spec = write_spec(tmp_path, TINY.format(reps=1))
     out = tmp_path / "store"
@@ -449,7 +449,7 @@ def test_store_made_under_other_parameter_defaults_is_refused(tmp_path, monkeypa
 
 
 def test_a_worker_killed_mid_run_fails_its_runs_and_the_sweep_goes_on(tmp_path):
-    from experiments.store import Store
+    from cloudmarket.experiments.store import Store
 
     spec = write_spec(tmp_path, KILLABLE.replace("replications = 5", "replications = 2"))
     out = tmp_path / "store"

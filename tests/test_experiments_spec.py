@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from experiments.cli import main
-from experiments.spec import SpecError, load_spec, parse_spec
+from cloudmarket.experiments.cli import main
+from cloudmarket.experiments.spec import SpecError, load_spec, parse_spec
 
 GOOD = """
 [experiment]

@@ -10,9 +10,9 @@ import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agents.learning import SPLITS, RothErev, draw_index
-from model import CloudMarket, choice
-from model.market import review_cohorts
+from cloudmarket.agents.learning import SPLITS, RothErev, draw_index
+from cloudmarket.model import CloudMarket, choice
+from cloudmarket.model.market import review_cohorts
 
 
 @settings(max_examples=200, deadline=None)

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from model import CloudMarket, get_scenario
-from model.scenarios import china_shares, global_shares, period_label
+from cloudmarket.model import CloudMarket, get_scenario
+from cloudmarket.model.scenarios import china_shares, global_shares, period_label
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])

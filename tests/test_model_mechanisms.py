@@ -3,8 +3,8 @@
 import numpy as np
 from scipy import stats
 
-from model import CloudMarket
-from model.run import simulate
+from cloudmarket.model import CloudMarket
+from cloudmarket.model.run import simulate
 
 SEEDS = range(12)
 N, STEPS = 600, 16

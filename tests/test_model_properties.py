@@ -6,8 +6,8 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from model import CloudMarket, get_scenario
-from model.params import BAN_SEGMENTS, LEARNING_RULES
+from cloudmarket.model import CloudMarket, get_scenario
+from cloudmarket.model.params import BAN_SEGMENTS, LEARNING_RULES
 
 
 @st.composite

@@ -5,8 +5,8 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from model import CloudMarket
-from model.run import simulate
+from cloudmarket.model import CloudMarket
+from cloudmarket.model.run import simulate
 
 PARAMS = {"n_customers": 400, "export_control_severity": 0.4, "data_localization": True}
 

@@ -6,9 +6,9 @@ import sys
 import pandas as pd
 import pytest
 
-from experiments.cli import main
-from model import CloudMarket, ParameterError
-from model.params import SCHEMA, parse_assignment, resolve
+from cloudmarket.experiments.cli import main
+from cloudmarket.model import CloudMarket, ParameterError
+from cloudmarket.model.params import SCHEMA, parse_assignment, resolve
 
 
 @pytest.mark.parametrize("kwargs, name, fragment", [
@@ -91,7 +91,7 @@ def test_cli_params_file_and_set_override(tmp_path, capsys):
 def test_cli_bad_input_exits_2_and_writes_nothing(tmp_path, args, fragment):
     out = tmp_path / "sub" / "one.parquet"
     extra = [] if "--out" in args else ["--out", str(out)]
-    proc = subprocess.run([sys.executable, "-m", "experiments.cli", "run", "--n-customers", "50",
+    proc = subprocess.run([sys.executable, "-m", "cloudmarket", "run", "--n-customers", "50",
                            "--steps", "2", *args, *extra, "--plot", str(tmp_path / "p.png")],
                           capture_output=True, text=True, cwd=tmp_path)
     assert proc.returncode == 2, proc.stderr
