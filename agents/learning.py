@@ -1,15 +1,23 @@
-"""Vendor strategy rules: how a vendor picks next quarter's IaaS share of investment.
+"""Vendor strategy rules: how a vendor picks next quarter's strategy targets.
 
-A strategy is one split from ``SPLITS`` (IaaS share of investment; the rest goes to PaaS).
-Every rule has the same call, ``next_split(payoff, best_split, rng) -> float``, made once
-a quarter after the vendor's payoff is known:
+A vendor's learned strategy has three dimensions, each a choice from a small menu:
 
-* ``RothErev`` (default): Roth-Erev reinforcement. Propensities decay by ``recency``; the
-  split just played is reinforced by the payoff, with a share ``experimentation`` of the
-  reinforcement spilled to the neighbouring splits; the next split is drawn with
-  probability proportional to propensity.
-* ``Imitate``: with probability ``rate`` copy the split of last quarter's most profitable
-  vendor, else keep one's own.
+* ``iaas_share``: IaaS share of R&D investment (``SPLITS``; the rest goes to PaaS);
+* ``investment_rate``: R&D investment as a share of revenue (``RATES``);
+* ``focus``: how sales effort is spread over customer segments (``FOCUS_PROFILES``).
+
+A rule returns new *targets* (menu indices); the vendor then moves its realised strategy
+part of the way toward them each quarter (``strategy_inertia``), so a budget never swings
+from 20% to 80% IaaS in one quarter. Every rule has the same call,
+``next_targets(targets, payoff, rivals, rng) -> dict``, made once a quarter:
+
+* ``RothErev`` (default): Roth-Erev (1995) reinforcement, one propensity vector per
+  dimension. Propensities decay by ``recency``; the target just played is reinforced by
+  the payoff, with a share ``experimentation`` spilled to the neighbouring menu items;
+  the next target is drawn with probability proportional to propensity.
+* ``Imitate``: with probability ``rate`` copy every target of the rival with the highest
+  profit margin last quarter (the rule picks whom to imitate from what it observes),
+  else keep one's own.
 * ``Fixed``: never change.
 
 Example
@@ -17,72 +25,97 @@ Example
 >>> import numpy as np
 >>> rule = RothErev(recency=0.1, experimentation=0.1)
 >>> rng = np.random.default_rng(0)
+>>> targets = {"iaas_share": 2, "investment_rate": 2, "focus": 0}
 >>> for _ in range(200):
-...     split = rule.next_split(payoff=2.0 if rule.split == 0.8 else 0.1, best_split=0.5, rng=rng)
->>> int(rule.probabilities().argmax()) == SPLITS.index(0.8)
+...     targets = rule.next_targets(targets, payoff=2.0 if targets["iaas_share"] == 4 else 0.1,
+...                                 rivals=[], rng=rng)
+>>> int(rule.probabilities("iaas_share").argmax()) == 4
 True
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 import numpy as np
 
+from cloudmarket.agents.segments import SEGMENTS
+
 SPLITS = (0.2, 0.35, 0.5, 0.65, 0.8)
-START_SPLIT = 0.5
+RATES = (0.06, 0.09, 0.12, 0.15, 0.18)
+# Sales effort per segment (large, government, telecom, finance, critical); the rest of the
+# sales force works the general market. Huawei's 2020 plan was "large-enterprise" plus
+# "key-industries": large enterprises in large industries.
+FOCUS_PROFILES: dict[str, tuple[float, ...]] = {
+    "general": (0.0, 0.0, 0.0, 0.0, 0.0),
+    "broad": (0.15, 0.15, 0.15, 0.15, 0.15),
+    "large-enterprise": (0.6, 0.0, 0.1, 0.1, 0.0),
+    "public-sector": (0.2, 0.5, 0.0, 0.0, 0.3),
+    "key-industries": (0.3, 0.0, 0.3, 0.2, 0.2),
+}
+FOCUS_NAMES = tuple(FOCUS_PROFILES)
+MENUS: dict[str, tuple] = {"iaas_share": SPLITS, "investment_rate": RATES, "focus": FOCUS_NAMES}
+assert all(len(v) == len(SEGMENTS) for v in FOCUS_PROFILES.values())
 
 
 class Fixed:
-    """Keep the starting split for ever."""
+    """Keep the starting targets for ever."""
 
-    def __init__(self, split: float = START_SPLIT):
-        self.split = split
-
-    def next_split(self, payoff: float, best_split: float, rng: np.random.Generator) -> float:
-        return self.split
+    def next_targets(self, targets: Mapping[str, int], payoff: float,
+                     rivals: Sequence[tuple[float, Mapping[str, int]]], rng: np.random.Generator) -> dict[str, int]:
+        return dict(targets)
 
 
 class Imitate(Fixed):
-    """Copy the most profitable vendor's split with probability ``rate`` each quarter."""
+    """Copy the targets of the rival with the highest profit margin, with probability ``rate`` a quarter.
 
-    def __init__(self, rate: float, split: float = START_SPLIT):
-        super().__init__(split)
+    ``rivals`` holds (profit margin, targets) of every other vendor that uses a learned
+    strategy, as published last quarter.
+
+    >>> rule = Imitate(rate=1.0)
+    >>> rule.next_targets({"iaas_share": 0}, 0.0, [(0.1, {"iaas_share": 3}), (0.3, {"iaas_share": 4})],
+    ...                   np.random.default_rng(0))
+    {'iaas_share': 4}
+    """
+
+    def __init__(self, rate: float):
         self.rate = rate
 
-    def next_split(self, payoff: float, best_split: float, rng: np.random.Generator) -> float:
-        if rng.random() < self.rate:
-            self.split = best_split
-        return self.split
+    def next_targets(self, targets, payoff, rivals, rng):
+        if rivals and rng.random() < self.rate:
+            margin, best = max(rivals, key=lambda r: r[0])
+            return dict(best)
+        return dict(targets)
 
 
 class RothErev(Fixed):
-    """Roth-Erev reinforcement learning over ``SPLITS`` with local experimentation."""
+    """Roth-Erev reinforcement learning over each menu, with local experimentation."""
 
-    def __init__(self, recency: float, experimentation: float, split: float = START_SPLIT,
-                 initial_propensity: float = 1.0):
-        super().__init__(split)
+    def __init__(self, recency: float, experimentation: float, initial_propensity: float = 1.0):
         self.recency = recency
         self.experimentation = experimentation
-        self.propensity = np.full(len(SPLITS), float(initial_propensity))
+        self.propensity = {name: np.full(len(menu), float(initial_propensity)) for name, menu in MENUS.items()}
 
-    def probabilities(self) -> np.ndarray:
-        total = self.propensity.sum()
-        if total <= 0:
-            return np.full(len(SPLITS), 1.0 / len(SPLITS))
-        return self.propensity / total
+    def probabilities(self, dimension: str) -> np.ndarray:
+        """Current choice probabilities over ``MENUS[dimension]``."""
+        p = self.propensity[dimension]
+        total = p.sum()
+        return np.full(len(p), 1.0 / len(p)) if total <= 0 else p / total
 
-    def next_split(self, payoff: float, best_split: float, rng: np.random.Generator) -> float:
-        k = SPLITS.index(self.split)
+    def next_targets(self, targets, payoff, rivals, rng):
         reward = max(float(payoff), 0.0)  # reinforcement must be non-negative
-        # decay, then reinforce the split played and spill to its neighbours (adding the
-        # zero gain of the other splits would change nothing, so it is not done)
-        propensity = (1.0 - self.recency) * self.propensity
-        neighbours = [i for i in (k - 1, k + 1) if 0 <= i < len(SPLITS)]
-        propensity[k] += reward * (1.0 - self.experimentation)
-        for i in neighbours:
-            propensity[i] += reward * self.experimentation / len(neighbours)
-        self.propensity = propensity
-        self.split = SPLITS[draw_index(self.probabilities(), rng)]
-        return self.split
+        chosen = {}
+        for name, k in targets.items():
+            size = len(MENUS[name])
+            # decay, then reinforce the target played and spill to its menu neighbours
+            propensity = (1.0 - self.recency) * self.propensity[name]
+            neighbours = [i for i in (k - 1, k + 1) if 0 <= i < size]
+            propensity[k] += reward * (1.0 - self.experimentation)
+            for i in neighbours:
+                propensity[i] += reward * self.experimentation / len(neighbours)
+            self.propensity[name] = propensity
+            chosen[name] = draw_index(self.probabilities(name), rng)
+        return chosen
 
 
 def draw_index(probabilities: np.ndarray, rng: np.random.Generator) -> int:
@@ -90,7 +123,7 @@ def draw_index(probabilities: np.ndarray, rng: np.random.Generator) -> int:
 
     It is numpy's own algorithm for that call (cumulative sum, normalised, then one
     uniform draw located by binary search), without its argument checks, so it takes
-    the same draw from ``rng`` and returns the same index (tests/test_learning.py).
+    the same draw from ``rng`` and returns the same index.
 
     >>> p = np.array([0.1, 0.6, 0.3])
     >>> draw_index(p, np.random.default_rng(4)) == np.random.default_rng(4).choice(3, p=p)
@@ -101,11 +134,20 @@ def draw_index(probabilities: np.ndarray, rng: np.random.Generator) -> int:
     return int(cdf.searchsorted(rng.random(), side="right"))
 
 
+def nearest(menu: Sequence[float], value: float) -> int:
+    """Index of the menu item closest to ``value``.
+
+    >>> nearest(RATES, 0.1)
+    1
+    """
+    return int(np.argmin([abs(m - value) for m in menu]))
+
+
 def make_rule(name: str, *, recency: float, experimentation: float, imitation_rate: float):
     """The rule called ``name`` ("roth-erev", "imitate" or "fixed") with its parameters.
 
-    >>> make_rule("fixed", recency=0.1, experimentation=0.1, imitation_rate=0.2).split
-    0.5
+    >>> type(make_rule("fixed", recency=0.1, experimentation=0.1, imitation_rate=0.2)).__name__
+    'Fixed'
     """
     if name == "roth-erev":
         return RothErev(recency, experimentation)

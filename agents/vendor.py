@@ -1,103 +1,217 @@
-"""CloudVendor: a cloud provider that earns revenue, invests in IaaS and PaaS, and learns.
+"""CloudVendor: a cloud provider that prices, builds capacity, invests in R&D, targets segments and learns.
 
-Money is in the units of customer spend (annual spend, so a quarter's revenue is
-demand / 4). Quality levels start at 1 (their log, which enters utility, at 0) and
-capacity at demand x (1 + capacity_headroom), so an unsanctioned vendor investing half in
-IaaS keeps pace with market growth: the model starts near a steady state.
+Money is in units of customer spend at list price 1 (customers' annual spend; a quarter's
+revenue is ``price * demand / 4``). Each quarter, after customers have chosen, the market
+calls ``settle`` (book the quarter) and then ``decide`` (next quarter's strategy):
 
-Each quarter, after customers have chosen (``settle``):
+``settle`` (formulas in ``agents/economics.py``)::
 
-    revenue    = demand / 4
-    cost       = opex_per_capacity * capacity * cost_factor
-    investment = reinvestment_rate * revenue * (1 + subsidy) + push * revenue
-    capacity  <- (1 - depreciation) * capacity
-                 + supply * iaas_share * investment / (capex_per_capacity * cost_factor)
-    q_iaas    <- (1 - depreciation) * q_iaas + iaas_productivity * supply * iaas_share * investment / revenue
-    q_paas    <- (1 - depreciation) * q_paas + paas_productivity * sqrt((1 - iaas_share) * investment / revenue)
-    price      = 1 + price_pass_through * (cost_factor - 1)
-    profit     = revenue - cost - reinvestment_rate * revenue      (the subsidy is not the vendor's money)
-    payoff     = (revenue - cost) / previous revenue               (rewards growth and margin)
+    revenue     = price * demand / 4
+    unit_cost   = unit_cost_base * cost_factor * (1 + congestion_cost * overload)
+    capex       = capacity_order(...) * capex_per_capacity * cost_factor    (capacity for next quarter)
+    capacity   <- (1 - depreciation) * capacity + supply * order           (export controls: chips scarce)
+    own R&D     = investment_rate * revenue, bounded by cash, surplus and a credit line
+    investment  = own R&D * (1 + subsidy) + parent grant                   (the grant is a bounded budget)
+    quality gap <- quality ladder toward the moving frontier (IaaS uses supply too)
+    profit      = revenue - opex - capex - own R&D;   cash += profit
+    payoff      = (revenue - opex - capex) / last quarter's revenue          (what learning reinforces)
 
-then the learning rule picks next quarter's ``iaas_share`` from the payoff.
+``decide``: price moves toward the myopic Bertrand best response (or cost plus the starting
+markup) by ``price_adjustment``; the learning rule picks targets for the IaaS share of
+R&D, the investment rate and the sales focus, and the realised strategy moves
+``strategy_inertia`` of the way toward them (toward its start until a rule picks a new
+target, so a vendor that never changes its mind keeps its starting strategy).
 
 Example
 -------
 >>> import mesa
+>>> from types import SimpleNamespace
 >>> from cloudmarket.agents.learning import Fixed
->>> m = mesa.Model(rng=1)
->>> v = CloudVendor(m, "acme", 0, "US", (), demand=100.0, headroom=0.2, rule=Fixed())
->>> v.capacity, v.revenue
-(120.0, 25.0)
+>>> p = SimpleNamespace(capacity_headroom=0.2, unit_cost=0.7, price_weight=6.0, reinvestment_rate=0.12,
+...                     market_growth=0.08)
+>>> v = CloudVendor(mesa.Model(rng=1), "acme", 0, "US", demand=100.0, share=0.4, params=p, rule=Fixed())
+>>> v.capacity, round(v.price, 4), v.investment_rate
+(120.0, 0.9692, 0.12)
 """
 
 from __future__ import annotations
 
-import math
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import mesa
+import numpy as np
+
+from cloudmarket.agents import economics
+from cloudmarket.agents.learning import FOCUS_NAMES, FOCUS_PROFILES, MENUS, RATES, SPLITS, nearest
+from cloudmarket.agents.segments import SEGMENTS
+
+PRICE_RULES = ("best-response", "cost-plus")
 
 
-class CloudVendor(mesa.Agent):
-    """A cloud vendor: capacity, quality, price, money, and an IaaS/PaaS strategy."""
+class VendorBooks:
+    """A vendor's state and rules without Mesa: what ``CloudVendor`` is, minus the agent.
 
-    def __init__(self, model: mesa.Model, name: str, index: int, home_region: str,
-                 focus: tuple[str, ...], demand: float, headroom: float, rule) -> None:
-        super().__init__(model)
+    The numpy floor in ``benchmarks/floor.py`` runs vendors as plain VendorBooks, so the
+    model and the floor share one copy of every vendor rule.
+    """
+
+    def __init__(self, name: str, index: int, home_region: str, *, demand: float,
+                 share: float, params: Any, rule, focus: Sequence[float] = (0.0,) * len(SEGMENTS),
+                 split: float = 0.5, learns: bool = True, price_rule: str = "best-response") -> None:
         self.name = name
         self.index = index  # column of this vendor in the model's (customer, vendor) arrays
         self.home_region = home_region
-        self.focus = tuple(focus)
         self.rule = rule
-        self.iaas_share = rule.split
+        self.learns = learns
+        if price_rule not in PRICE_RULES:
+            raise ValueError(f"price_rule = {price_rule!r}: must be one of {' | '.join(PRICE_RULES)}")
+        self.price_rule = price_rule
+        # strategy: realised values, and the menu targets they move toward
+        self.iaas_share = float(split)
+        self.investment_rate = float(params.reinvestment_rate)
+        self.focus = np.array(focus, dtype=float)
+        self.targets = {"iaas_share": nearest(SPLITS, split), "investment_rate": nearest(RATES, self.investment_rate),
+                        "focus": _nearest_profile(self.focus)}
+        # what the realised strategy moves toward: its start, until the rule picks a new target
+        self.aim = {"iaas_share": self.iaas_share, "investment_rate": self.investment_rate, "focus": self.focus.copy()}
+        # R&D intensities that keep this vendor where it is against the frontier: the
+        # quality ladder measures R&D against them, so any starting strategy is a steady state
+        self.reference = {"iaas": self.iaas_share * self.investment_rate,
+                          "paas": (1.0 - self.iaas_share) * self.investment_rate}
+        self.iaas_gap = 0.0  # log quality relative to the technology frontier
+        self.paas_gap = 0.0
         self.demand = demand
-        self.capacity = demand * (1.0 + headroom)
-        self.iaas_quality = 1.0
-        self.paas_quality = 1.0
-        self.price = 1.0
-        self.revenue = demand / 4.0
-        self.cost = 0.0
-        self.investment = 0.0
-        self.profit = 0.0
-        self.cash = 0.0
+        self.capacity = demand * (1.0 + params.capacity_headroom)
+        self.unit_cost = params.unit_cost
+        self.price = economics.best_response_price(self.unit_cost, share, params.price_weight)
+        self.markup = self.price / self.unit_cost - 1.0  # what cost-plus pricing keeps
+        self.revenue = self.price * demand / 4.0
+        self.expected_growth = params.market_growth
+        self.cost = self.capex = self.investment = self.profit = self.grant = 0.0
+        self.cash = self.revenue  # a quarter's revenue in hand
         self.payoff = 0.0
         self.share = 0.0  # count share, set by the market after each quarter
-        self.spend_share = 0.0
+        self.spend_share = share
+
+    # ------------------------------------------------------------------ observed
+    @property
+    def iaas_quality(self) -> float:
+        """IaaS quality relative to the technology frontier (1 = where it started)."""
+        return float(np.exp(self.iaas_gap))
+
+    @property
+    def paas_quality(self) -> float:
+        """PaaS quality relative to the technology frontier (1 = where it started)."""
+        return float(np.exp(self.paas_gap))
 
     @property
     def congestion(self) -> float:
         """Capacity / demand, capped at 1: below 1 the service degrades."""
         return 1.0 if self.demand <= 0 else min(1.0, self.capacity / self.demand)
 
-    def settle(self, demand: float, p: dict, supply: float, cost_factor: float, subsidy: float,
-               push: float = 0.0) -> None:
-        """Book the quarter: revenue, costs, investment, capacity and quality (see module doc).
-
-        ``subsidy`` scales the vendor's own investment (state money); ``push`` is extra
-        investment from a parent group as a share of revenue. Neither is the vendor's profit.
-        """
-        previous_revenue = self.revenue
-        self.demand = demand
-        self.revenue = demand / 4.0
-        self.cost = p["opex_per_capacity"] * self.capacity * cost_factor
-        own_investment = p["reinvestment_rate"] * self.revenue
-        self.investment = own_investment * (1.0 + subsidy) + push * self.revenue
-        iaas_money = self.iaas_share * self.investment
-        paas_money = (1.0 - self.iaas_share) * self.investment
-        keep = 1.0 - p["depreciation"]
-        self.capacity = keep * self.capacity + supply * iaas_money / (p["capex_per_capacity"] * cost_factor)
-        intensity = 1.0 / self.revenue if self.revenue > 0 else 0.0
-        self.iaas_quality = keep * self.iaas_quality + p["iaas_productivity"] * supply * iaas_money * intensity
-        self.paas_quality = keep * self.paas_quality + p["paas_productivity"] * math.sqrt(paas_money * intensity)
-        self.price = 1.0 + p["price_pass_through"] * (cost_factor - 1.0)
-        self.profit = self.revenue - self.cost - own_investment
-        self.cash += self.profit
-        self.payoff = (self.revenue - self.cost) / previous_revenue if previous_revenue > 0 else 0.0
-
     @property
     def margin(self) -> float:
         """Profit as a share of revenue (0 when there is no revenue)."""
         return self.profit / self.revenue if self.revenue > 0 else 0.0
 
-    def learn(self, best_split: float) -> None:
-        """Let the learning rule choose next quarter's IaaS share of investment."""
-        self.iaas_share = self.rule.next_split(self.payoff, best_split, self.model.rng)
+    @property
+    def iaas_investment_share(self) -> float:
+        """IaaS share of this quarter's R&D (the rest went to PaaS)."""
+        return self.iaas_share
+
+    focus_large = property(lambda self: float(self.focus[0]), doc="Share of sales effort on large enterprises.")
+    focus_government = property(lambda self: float(self.focus[1]), doc="Share of sales effort on government.")
+    focus_telecom = property(lambda self: float(self.focus[2]), doc="Share of sales effort on telecoms.")
+    focus_finance = property(lambda self: float(self.focus[3]), doc="Share of sales effort on finance.")
+    focus_critical = property(lambda self: float(self.focus[4]), doc="Share of sales effort on critical industries.")
+
+    def focus_on(self, segment: str) -> float:
+        """Share of sales effort on ``segment`` (large, government, telecom, finance, critical)."""
+        return float(self.focus[SEGMENTS.index(segment)])
+
+    # ------------------------------------------------------------------ the quarter
+    def settle(self, demand: float, p: Any, supply: float = 1.0, cost_factor: float = 1.0,
+               subsidy: float = 0.0, grant: float = 0.0) -> None:
+        """Book the quarter (see the module doc): revenue, costs, capacity, R&D and quality.
+
+        ``supply`` and ``cost_factor`` are the export-control factors, ``subsidy`` scales
+        the vendor's own R&D (state money), ``grant`` is the parent group's push this quarter.
+        """
+        previous_revenue = self.revenue
+        if self.demand > 0:
+            self.expected_growth = min(max(demand / self.demand - 1.0, -0.5), 0.5)  # naive: as last quarter
+        self.demand = demand
+        self.revenue = self.price * demand / 4.0
+        self.unit_cost = economics.unit_cost(p.unit_cost, cost_factor, demand, self.capacity, p.congestion_cost)
+        opex = self.unit_cost * demand / 4.0
+        order = economics.capacity_order(demand, self.capacity, self.expected_growth, p.capacity_headroom,
+                                         p.depreciation)
+        self.capex = order * p.capex_per_capacity * cost_factor
+        self.capacity = (1.0 - p.depreciation) * self.capacity + supply * order
+        surplus = self.revenue - opex - self.capex
+        own = economics.affordable_rd(self.investment_rate * self.revenue, self.cash, surplus, credit=self.revenue)
+        self.grant = grant
+        self.investment = own * (1.0 + subsidy) + grant
+        intensity = self.investment / self.revenue if self.revenue > 0 else 0.0
+        ladder = (p.frontier_growth, p.catch_up, p.rd_returns)
+        self.iaas_gap = economics.quality_gap_step(self.iaas_gap, self.iaas_share * intensity,
+                                                   self.reference["iaas"], *ladder, supply=supply)
+        self.paas_gap = economics.quality_gap_step(self.paas_gap, (1.0 - self.iaas_share) * intensity,
+                                                   self.reference["paas"], *ladder)
+        self.cost = opex + self.capex
+        self.profit = surplus - own
+        self.cash += self.profit
+        self.payoff = surplus / previous_revenue if previous_revenue > 0 else 0.0
+
+    def decide(self, p: Any, rivals: Sequence[tuple[float, Mapping[str, int]]], rng: np.random.Generator) -> None:
+        """Set next quarter's price, and move the strategy toward the learning rule's targets.
+
+        ``rivals`` is (profit margin, targets) of the other learning vendors (what imitation sees).
+        """
+        if self.price_rule == "best-response":
+            target = economics.best_response_price(self.unit_cost, self.spend_share, p.price_weight)
+        else:
+            target = self.unit_cost * (1.0 + self.markup)
+        self.price = economics.adjust(self.price, target, p.price_adjustment)
+        if not self.learns:
+            return
+        chosen = self.rule.next_targets(self.targets, self.payoff, rivals, rng)
+        for name, k in chosen.items():
+            if k != self.targets[name]:  # a new target; an unchanged one keeps the current aim
+                self.aim[name] = np.asarray(FOCUS_PROFILES[FOCUS_NAMES[k]]) if name == "focus" else MENUS[name][k]
+        self.targets = chosen
+        speed = p.strategy_inertia
+        self.iaas_share = economics.adjust(self.iaas_share, self.aim["iaas_share"], speed)
+        self.investment_rate = economics.adjust(self.investment_rate, self.aim["investment_rate"], speed)
+        self.focus = self.focus + speed * (self.aim["focus"] - self.focus)
+
+
+class CloudVendor(mesa.Agent, VendorBooks):
+    """A cloud vendor as a Mesa agent: capacity, quality, price, money, and a strategy it learns.
+
+    Arguments after ``model`` are those of :class:`VendorBooks`.
+    """
+
+    def __init__(self, model: mesa.Model, *args: Any, **kwargs: Any) -> None:
+        super().__init__(model, *args, **kwargs)  # mesa.Agent passes the rest on to VendorBooks
+
+    def decide(self, p: Any, rivals: Sequence[tuple[float, Mapping[str, int]]],
+               rng: np.random.Generator | None = None) -> None:
+        """:meth:`VendorBooks.decide` with the model's random generator."""
+        VendorBooks.decide(self, p, rivals, self.model.rng if rng is None else rng)
+
+
+def _nearest_profile(focus: np.ndarray) -> int:
+    """Index of the focus profile closest to ``focus`` (Euclidean)."""
+    return int(np.argmin([np.sum((np.asarray(v) - focus) ** 2) for v in FOCUS_PROFILES.values()]))
+
+
+def starting_focus(segments: Sequence[str]) -> tuple[float, ...]:
+    """A scenario's named focus segments as a focus vector: 0.3 each, at most 0.9 in all.
+
+    >>> starting_focus(("large", "government", "telecom"))
+    (0.3, 0.3, 0.3, 0.0, 0.0)
+    """
+    each = min(0.3, 0.9 / len(segments)) if segments else 0.0
+    return tuple(each if s in segments else 0.0 for s in SEGMENTS)

@@ -5,7 +5,7 @@ attributes and choose in their own ``step()``, driven by ``shuffle_do("step")`` 
 Mesa's examples are written: each due customer loops over the agents on its cell's
 neighbourhood (peer spend per vendor) and over the vendor agents (quality, congestion,
 price, home region, segment focus, switching cost), forms the logit probabilities of
-``model/choice.py``'s utility and draws one vendor with the model's RNG. Choices are
+``model/customers.py``'s utility and draws one vendor with the model's RNG. Choices are
 applied in ``advance()`` after everyone has chosen, so all customers choose against last
 quarter's peers, as in the vectorised model. Only the review is replaced: the world
 (graph, customers, calibration), the vendors, the policy levers and the data collection
@@ -46,27 +46,24 @@ class IdiomaticCustomer(EnterpriseCustomer):
         self.segment_set = frozenset(self.segments)
 
     def utilities(self) -> list[float]:
-        """Utility of every vendor for this customer (the formula of model/choice.py)."""
+        """Utility of every vendor for this customer (the formula of model/customers.py)."""
         m = self.model
         p = m.params
         totals = [0.0] * m.n_vendors
         for peer in self.cell.neighborhood.agents:
             totals[peer.vendor] += peer.annual_spend
         norm = sum(totals)
-        quality_weight, price_weight = p["quality_weight"], p["price_weight"]
         utilities = []
         for k, vendor in enumerate(m.vendors):
-            quality = (self.need * math.log(vendor.iaas_quality)
-                       + (1.0 - self.need) * math.log(vendor.paas_quality))
-            vendor_level = (quality_weight * p["congestion_elasticity"] * math.log(vendor.congestion)
-                            - price_weight * math.log(vendor.price))
+            quality = (self.need * vendor.iaas_gap + (1.0 - self.need) * vendor.paas_gap
+                       + p.congestion_elasticity * math.log(vendor.congestion))
             home = vendor.home_region == self.region_name or vendor.home_region == ANY_REGION
-            focus = any(segment in self.segment_set for segment in vendor.focus)
+            focus = sum(math.sqrt(vendor.focus_on(segment)) for segment in self.segment_set)
             peer_share = totals[k] / norm if norm > 0 else 0.0
-            switching = 0.0 if k == self.vendor else -p["switching_cost"]
-            utilities.append(m.intercept_list[k] + quality_weight * quality + vendor_level
-                             + p["home_preference"] * home + p["focus_weight"] * focus
-                             + p["peer_weight"] * peer_share + switching)
+            switching = 0.0 if k == self.vendor else -p.switching_cost
+            utilities.append(m.intercept_list[k] + p.quality_weight * quality - p.price_weight * math.log(vendor.price)
+                             + p.home_preference * home + p.focus_weight * focus
+                             + p.peer_weight * peer_share + switching)
         return utilities
 
     def choose(self, allowed: list[bool]) -> int:
@@ -78,14 +75,14 @@ class IdiomaticCustomer(EnterpriseCustomer):
 
     def step(self) -> None:
         m = self.model
-        if (m.steps + self.phase) % m.params["review_period"] != 0:
+        if (m.steps + self.phase) % m.params.review_period != 0:
             self.next_vendor = self.vendor
             return
         self.next_vendor = self.choose(m.allowed_lists(m.policy_on)[self.index])
 
     def advance(self) -> None:
         m = self.model
-        self.annual_spend *= 1.0 + m.params["market_growth"]
+        self.annual_spend *= 1.0 + m.params.market_growth
         if self.next_vendor != self.vendor:
             self.vendor = self.next_vendor
             m.provider[self.index] = self.vendor  # the vendors and metrics read the market's array
@@ -117,14 +114,17 @@ class IdiomaticMarket(CloudMarket):
             self._allowed_lists[active] = self.allowed_vendors(active).tolist()
         return self._allowed_lists[active]
 
-    def _review(self, cohort: int, active: bool) -> np.ndarray:
-        """Every customer steps (the due ones choose), then all advance; returns the switchers.
+    def customers_review(self, quarter: int, active: bool) -> None:
+        """Every customer steps (the due ones choose), then all advance.
 
-        The vectorised model reviews cohort ``cohort`` from cached arrays; here each agent
+        The vectorised model reviews the due cohort from cached arrays; here each agent
         works out for itself whether it is due, what it may buy and what its neighbours use.
         """
-        self.policy_on = policy.policy_active(self.steps, self.params["policy_start"])
+        self.policy_on = policy.policy_active(self.steps, self.params.policy_start)
         self.switched_now = []
         self.customer_agents.shuffle_do("step")
         self.customer_agents.do("advance")
-        return np.array(sorted(self.switched_now), dtype=np.int64)
+        switched = np.array(sorted(self.switched_now), dtype=np.int64)
+        self.customer_base.tenure += 1
+        self.customer_base.tenure[switched] = 0
+        self.churn = len(switched) / self.n_customers

@@ -277,10 +277,34 @@ def shares_figure(model: CloudMarket) -> Figure:
     return _vendor_lines(model, "spend_share", "Share of spend by vendor", "share of spend (%)")
 
 
-def investment_figure(model: CloudMarket) -> Figure:
-    """Each vendor's IaaS share of investment by quarter (the rest goes to PaaS)."""
-    return _vendor_lines(model, "iaas_investment_share", "Investment split: IaaS share (rest is PaaS)",
-                         "IaaS share of investment (%)")
+STRATEGY_PANELS = (  # column, title, scale to the axis unit
+    ("price", "Price (list price = 1)", 1.0),
+    ("investment_rate", "R&D investment (% of revenue)", 100.0),
+    ("iaas_investment_share", "IaaS share of R&D (%, rest PaaS)", 100.0),
+    ("focus_large", "Sales effort on large enterprises (%)", 100.0),
+)
+
+
+def strategy_figure(model: CloudMarket) -> Figure:
+    """Each vendor's decisions by quarter: price, R&D rate, IaaS/PaaS split, focus on large firms."""
+    frame = model.vendor_frame()
+    fig = Figure(figsize=(FIGSIZE[0], FIGSIZE[1] * 1.35))
+    axes = fig.subplots(2, 2, sharex=True).ravel()
+    for ax, (column, title, scale) in zip(axes, STRATEGY_PANELS):
+        for vendor, rows in frame.groupby("vendor", sort=False):
+            ax.plot(rows.step, scale * rows[column], color=vendor_colour(vendor), lw=1.6, label=vendor)
+        ax.set_title(title, fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
+        ax.set_xlim(0, max(HORIZON, model.steps))
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=5))
+    for ax in axes[2:]:
+        ax.set_xlabel("quarter (step 0 = 2020Q3)", fontsize=7)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=7, loc="lower center", ncol=len(labels), frameon=False)
+    fig.suptitle("Vendor strategies", fontsize=10)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    return fig
 
 
 def concentration_figure(model: CloudMarket) -> Figure:
@@ -310,7 +334,7 @@ def settings_text(model: CloudMarket) -> str:
     p = model.params
 
     def show(v: Any) -> str:
-        if isinstance(v, list):
+        if isinstance(v, (list, tuple)):
             return ", ".join(v) or "none"
         if isinstance(v, bool):
             return "on" if v else "off"
@@ -372,12 +396,12 @@ def ConcentrationChart(model: CloudMarket):
     return _figure(concentration_figure(model), model)
 
 
-def InvestmentChart(model: CloudMarket):
-    """IaaS/PaaS investment split over time component."""
-    return _figure(investment_figure(model), model)
+def StrategyChart(model: CloudMarket):
+    """Vendors' decisions over time component: price, R&D rate, IaaS split, focus."""
+    return _figure(strategy_figure(model), model)
 
 
-COMPONENTS = [MarketNow, IndustryGraph, SharesChart, ConcentrationChart, InvestmentChart]
+COMPONENTS = [MarketNow, IndustryGraph, SharesChart, ConcentrationChart, StrategyChart]
 
 
 @solara.component

@@ -26,9 +26,10 @@ import pandas as pd
 from mesa.discrete_space import Network
 from mesa.experimental.scenarios import Scenario
 
-from cloudmarket.agents import CloudVendor, EnterpriseCustomer, make_rule
+from cloudmarket.agents import SPLITS, CloudVendor, EnterpriseCustomer, economics, make_rule, starting_focus
 from cloudmarket.model import choice, industry_graph, metrics, policy
-from cloudmarket.model.params import MODEL_PARAMS, SEGMENTS, resolve
+from cloudmarket.model.customers import CustomerBase, Offer
+from cloudmarket.model.params import MODEL_PARAMS, Params, validated
 from cloudmarket.model.scenarios import ANY_REGION, get_scenario, period_label
 
 CALIBRATION_SAMPLE = 20_000  # customers used for the intercept inversion at large sizes
@@ -44,9 +45,18 @@ VENDOR_REPORTS = {
     "iaas_quality": "iaas_quality",
     "paas_quality": "paas_quality",
     "price": "price",
+    "unit_cost": "unit_cost",
+    "investment_rate": "investment_rate",
+    "focus_large": "focus_large",
+    "focus_government": "focus_government",
+    "focus_telecom": "focus_telecom",
+    "focus_finance": "focus_finance",
+    "focus_critical": "focus_critical",
     "revenue": "revenue",
     "cost": "cost",
+    "capex": "capex",
     "investment": "investment",
+    "grant": "grant",
     "profit": "profit",
     "cash": "cash",
 }
@@ -91,17 +101,6 @@ class IndustryNetwork(Network):
             next(iter(cells.values()))._clear_cache()
 
 
-def review_cohorts(review_phase: np.ndarray, period: int) -> list[np.ndarray]:
-    """Rows of each review phase, ascending: cohort r reviews in quarters q with (q + r) % period == 0.
-
-    >>> [c.tolist() for c in review_cohorts(np.array([1, 0, 1, 2]), 3)]
-    [[1], [0, 2], [3]]
-    """
-    order = np.argsort(review_phase, kind="stable")
-    bounds = np.searchsorted(review_phase[order], np.arange(period + 1))
-    return [order[bounds[r]:bounds[r + 1]] for r in range(period)]
-
-
 class RunScenario(Scenario):
     """Mesa's Scenario for one market run: the seed and every validated parameter.
 
@@ -128,47 +127,41 @@ class CloudMarket(mesa.Model):
     """
 
     def __init__(self, scenario: str = "china-2020", rng: Any = None,
-                 progress: Callable[[str], None] | None = None, **params: Any) -> None:
-        self.params = resolve({"scenario": scenario, **params}, allow=MODEL_PARAMS)
+                 progress: Callable[[str], None] | None = None, params: Params | None = None,
+                 **overrides: Any) -> None:
+        # validated once, into a frozen object; `params` is one already validated (simulate's)
+        if params is not None and overrides:
+            raise TypeError("give either params= (validated Params) or parameters by name, not both")
+        self.params = params if params is not None else validated({"scenario": scenario, **overrides},
+                                                                  allow=MODEL_PARAMS)
         report = progress or (lambda phase: None)
         # Mesa 3.5 keeps a run's parameters in `model.scenario` (a mesa Scenario): ours go
         # there, validated, so `m.scenario.switching_cost` reads as a Mesa user expects and
         # `m.scenario.rng` is the seed. The starting market itself is `m.starting_market`.
         super().__init__(scenario=RunScenario(rng=rng, **self.params))
         p = self.params
-        self.starting_market = get_scenario(p["scenario"])
+        self.starting_market = get_scenario(p.scenario)
         self.vendor_names = self.starting_market.vendors
         self.regions = self.starting_market.regions
         self.industry_names = industry_graph.industry_names()
         self.n_vendors = len(self.vendor_names)
+        self.n_customers = p.n_customers
         report("drawing customers")
-        self._draw_customers(p["n_customers"])
+        drawn = self._draw_customers(p.n_customers)
         report("building the industry graph")
-        self._build_graph()
+        self._build_graph(drawn["industry"])
+        self.customer_base = CustomerBase(p, adjacency=self.adjacency, **drawn)
         report("placing customers on the graph")
         with gc_paused():
             self._place_customers()
         report("calibrating starting shares")
         self._assign_initial_providers()
-        self.vendors = [
-            CloudVendor(self, name, k, home, self.starting_market.focus.get(name, ()),
-                        demand=float(self.demand[k]), headroom=p["capacity_headroom"],
-                        rule=make_rule(p["learning_rule"], recency=p["learning_recency"],
-                                       experimentation=p["learning_experimentation"],
-                                       imitation_rate=p["imitation_rate"]))
-            for k, (name, home) in enumerate(zip(self.vendor_names, self.starting_market.home_regions, strict=True))
-        ]
-        for v in self.vendors:
-            v.iaas_investment_share = v.iaas_share
+        self.vendors = self._make_vendors()
+        self._calibrate_intercepts()
         self._allowed_cache: dict[bool, np.ndarray] = {}
-        # The graph and review phases never change: each cohort's rows and its slice of the
-        # adjacency are found once here, not every time the cohort reviews.
-        self._cohorts = review_cohorts(self.review_phase, p["review_period"])
-        self._cohort_peers = [choice.peer_slice(self.adjacency, rows, self.n_vendors) for rows in self._cohorts]
-        self._cohort_need = [self.iaas_need[rows] for rows in self._cohorts]
-        self._cohort_static = [self._static_utility[rows] for rows in self._cohorts]
         self._cohort_allowed: dict[tuple[bool, int], np.ndarray | None] = {}
         self._factors: dict[bool, tuple[np.ndarray, np.ndarray]] = {}
+        self._push_started: dict[str, tuple[int, float]] = {}
         self._vendor_numbers = attrgetter(*VENDOR_NUMBERS)
         # the "others" aggregate is many small firms: left out of concentration measures
         self._fragmented = np.array([name == "others" for name in self.vendor_names])
@@ -184,43 +177,125 @@ class CloudMarket(mesa.Model):
         )
         self.datacollector.collect(self)  # step 0: the calibrated start, before any quarter
 
+    # ------------------------------------------------------------------ the quarter
+    def step(self) -> None:
+        """One quarter: spend grows, due customers review, vendors book the quarter, then decide."""
+        quarter = self.steps  # Mesa has already advanced the counter: 1 in the first quarter
+        active = policy.policy_active(quarter, self.params.policy_start)
+        self.grow_spend()
+        self.customers_review(quarter, active)
+        self.vendors_settle(active, quarter)
+        self.record_quarter()
+        self.vendors_decide()
+        self.datacollector.collect(self)
+
+    def grow_spend(self) -> None:
+        """Every customer's cloud spend grows by ``market_growth``."""
+        self.customer_base.spend *= 1.0 + self.params.market_growth
+
+    def customers_review(self, quarter: int, active: bool) -> None:
+        """The review cohort due this quarter chooses among the vendors it may use (model/customers.py)."""
+        cohort = -quarter % self.params.review_period
+        switched = self.customer_base.review(cohort, self.offer(), self._allowed_in_cohort(active, cohort), self.rng)
+        self.churn = len(switched) / self.n_customers
+
+    def vendors_settle(self, active: bool, quarter: int) -> None:
+        """Each vendor books the quarter: revenue, costs, capacity, R&D, quality (agents/vendor.py)."""
+        p = self.params
+        self.demand = np.bincount(self.provider, weights=self.spend, minlength=self.n_vendors)
+        supply, cost = self.export_control_factors(active)
+        for v in self.vendors:
+            subsidy = p.domestic_subsidy if active and v.home_region == "CN" else 0.0
+            v.settle(float(self.demand[v.index]), p, float(supply[v.index]), float(cost[v.index]), subsidy,
+                     self.push_grant(v, active, quarter))
+
+    def vendors_decide(self) -> None:
+        """Each vendor sets next quarter's price and moves its strategy (agents/vendor.py, agents/learning.py)."""
+        published = [(v.margin, v.targets) for v in self.vendors if v.learns]
+        for v in self.vendors:
+            rivals = [r for r, w in zip(published, (w for w in self.vendors if w.learns)) if w is not v]
+            v.decide(self.params, rivals)
+
+    def record_quarter(self) -> None:
+        """Shares, concentration, churn and instability after the quarter's choices."""
+        previous = self._spend_shares
+        total = self.demand.sum()  # = metrics.spend_shares(...), without a second bincount
+        self._spend_shares = self.demand / total if total > 0 else self.demand
+        self._record_metrics(previous_spend_shares=previous)
+
+    # ------------------------------------------------------------------ what vendors offer
+    def offer(self) -> Offer:
+        """Every vendor's current offer to customers, as arrays (see model/customers.py)."""
+        v = self.vendors
+        return Offer(
+            intercepts=self.intercepts,
+            iaas_gap=np.array([x.iaas_gap for x in v]),
+            paas_gap=np.array([x.paas_gap for x in v]),
+            log_congestion=np.log([x.congestion for x in v]),
+            log_price=np.log([x.price for x in v]),
+            focus_reach=np.sqrt(np.column_stack([x.focus for x in v])),
+        )
+
+    def utility(self, rows: np.ndarray, peers: choice.PeerSlice | None = None) -> np.ndarray:
+        """Utility (len(rows), J) of every vendor for customers ``rows`` (model/customers.py)."""
+        return self.customer_base.utility_of(rows, self.offer(), peers=peers)
+
+    def push_grant(self, vendor: CloudVendor, active: bool, quarter: int) -> float:
+        """The parent group's grant to ``vendor`` this quarter: a fixed budget for cloud_push_quarters.
+
+        The budget per quarter is ``cloud_push`` times the vendor's revenue in the quarter
+        before the push starts; it does not grow with the vendor, and it stops.
+        """
+        p = self.params
+        if not active or vendor.name not in p.cloud_push_vendors or p.cloud_push <= 0:
+            return 0.0
+        if vendor.name not in self._push_started:
+            self._push_started[vendor.name] = (quarter, p.cloud_push * vendor.revenue)
+        start, budget = self._push_started[vendor.name]
+        return economics.push_grant(quarter - start + 1, budget, p.cloud_push_quarters)
+
+    def export_control_factors(self, active: bool) -> tuple[np.ndarray, np.ndarray]:
+        """Per-vendor (supply, cost) factors of export controls (model/policy.py), cached per policy state."""
+        if active not in self._factors:
+            p = self.params
+            self._factors[active] = policy.export_control_factors(
+                self.vendor_names, p.sanctioned_vendors, p.export_control_severity, p.export_cost_markup, active)
+        return self._factors[active]
+
     # ------------------------------------------------------------------ build
-    def _draw_customers(self, n: int) -> None:
+    def _draw_customers(self, n: int) -> dict[str, Any]:
+        """Each customer's attributes, drawn from the seed (ODD 3.1): arrays by name."""
         p, rng = self.params, self.rng
-        self.n_customers = n
-        self.region = rng.choice(len(self.regions), size=n, p=np.asarray(self.starting_market.region_weights))
-        self.industry = rng.choice(industry_graph.N_INDUSTRIES, size=n, p=industry_graph.industry_weights())
+        market = self.starting_market
+        region = rng.choice(len(self.regions), size=n, p=np.asarray(market.region_weights))
+        industry = rng.choice(industry_graph.N_INDUSTRIES, size=n, p=industry_graph.industry_weights())
         # annual cloud spend in USD millions: lognormal, median 1
-        self.spend = rng.lognormal(mean=0.0, sigma=p["spend_sigma"], size=n)
-        m = self.starting_market.iaas_need_mean
-        self.iaas_need = rng.beta(6.0 * m, 6.0 * (1.0 - m), size=n)
+        spend = rng.lognormal(mean=0.0, sigma=p.spend_sigma, size=n)
+        m = market.iaas_need_mean
+        iaas_need = rng.beta(6.0 * m, 6.0 * (1.0 - m), size=n)
         names = self.industry_names
         code = {name: k for k, name in enumerate(names)}
-        info = self.industry == code["Information"]
-        self.segments: dict[str, np.ndarray] = {
-            "large": self.spend >= np.quantile(self.spend, LARGE_QUANTILE),
-            "government": self.industry == code["Government"],
+        info = industry == code["Information"]
+        segments: dict[str, np.ndarray] = {
+            "large": spend >= np.quantile(spend, LARGE_QUANTILE),
+            "government": industry == code["Government"],
             "telecom": info & (rng.random(n) < 0.5),  # about half of "Information" is telecoms
-            "finance": self.industry == code[names[9]],  # Finance, insurance, real estate, ...
-            "critical": np.isin(self.industry, [code["Utilities"], code["Mining"],
-                                                code["Transportation and warehousing"]]),
+            "finance": industry == code[names[9]],  # Finance, insurance, real estate, ...
+            "critical": np.isin(industry, [code["Utilities"], code["Mining"],
+                                           code["Transportation and warehousing"]]),
         }
-        assert set(SEGMENTS) <= set(self.segments)
-        self.review_phase = rng.integers(0, p["review_period"], size=n)
-        self.tenure = rng.integers(0, p["review_period"], size=n)
-        home = np.array(self.starting_market.home_regions)
-        region_names = np.array(self.regions)[self.region]
+        review_phase = rng.integers(0, p.review_period, size=n)
+        tenure = rng.integers(0, p.review_period, size=n)
+        home = np.array(market.home_regions)
+        region_names = np.array(self.regions)[region]
         home_match = (home[None, :] == region_names[:, None]) | (home[None, :] == ANY_REGION)
-        focus = np.zeros((n, self.n_vendors), dtype=bool)
-        for k, vendor in enumerate(self.vendor_names):
-            for seg in self.starting_market.focus.get(vendor, ()):
-                focus[:, k] |= self.segments[seg]
-        self._static_utility = p["home_preference"] * home_match + p["focus_weight"] * focus
+        return dict(spend=spend, iaas_need=iaas_need, region=region, industry=industry, segments=segments,
+                    review_phase=review_phase, tenure=tenure, home_match=home_match)
 
-    def _build_graph(self) -> None:
+    def _build_graph(self, industry: np.ndarray) -> None:
         p = self.params
         self.edges = industry_graph.sample_edges(
-            self.industry, industry_graph.io_link_weights(), p["avg_degree"], p["within_industry"], self.rng)
+            industry, industry_graph.io_link_weights(), p.avg_degree, p.within_industry, self.rng)
         self.adjacency = industry_graph.adjacency_matrix(self.edges, self.n_customers)
 
     def _place_customers(self) -> None:
@@ -231,101 +306,67 @@ class CloudMarket(mesa.Model):
         self.customers = [EnterpriseCustomer(self, i, cells[i]) for i in range(self.n_customers)]
 
     def _assign_initial_providers(self) -> None:
-        """Draw providers so that spend shares match the scenario, then calibrate intercepts.
+        """Draw providers so that spend shares match the scenario's (sampling noise repaired).
 
-        1. Intercepts that reproduce the target shares from the static utility terms;
-           draw each customer's provider from that logit; repair sampling noise.
-        2. Berry inversion again on the full utility (peer shares of this assignment,
-           switching cost from it) so that, with no policy change, the expected shares
-           after a review equal today's: the market starts at a steady state.
+        Intercepts that reproduce the target shares from the home-region term give each
+        customer's starting provider a logit draw, so providers cluster by region as
+        they would in a market that has been running.
         """
-        rng = self.rng
         target = np.asarray(self.starting_market.target_shares)
         sample = self._calibration_sample()
-        w = self.spend[sample]
-        first = choice.berry_intercepts(target, w, self._static_utility[sample])
-        self.provider = choice.draw_choices(self._static_utility + first, rng)
-        self.provider = choice.rebalance(self.provider, self.spend, target)
-        realised = metrics.spend_shares(self.provider, self.spend, self.n_vendors)
-        full = self._static_utility[sample] + self._interaction_terms(sample)
-        self.intercepts = choice.berry_intercepts(realised, w, full)
+        home = self.params.home_preference * self.customer_base.home_match[sample]
+        first = choice.berry_intercepts(target, self.spend[sample], home)
+        self.provider[:] = choice.draw_choices(self.params.home_preference * self.customer_base.home_match + first,
+                                               self.rng)
+        self.provider[:] = choice.rebalance(self.provider, self.spend, target)
         self.demand = np.bincount(self.provider, weights=self.spend, minlength=self.n_vendors)
+
+    def _make_vendors(self) -> list[CloudVendor]:
+        """One CloudVendor per scenario vendor, each at its starting best-response price and strategy.
+
+        Starting IaaS/PaaS splits differ between vendors (drawn from the seed), so that
+        rules which compare vendors (imitation) have something to compare; the quality
+        ladder measures R&D against each vendor's own start, so any start is a steady state.
+        """
+        p, market = self.params, self.starting_market
+        shares = self.demand / self.demand.sum()
+        vendors = []
+        for k, (name, home) in enumerate(zip(self.vendor_names, market.home_regions, strict=True)):
+            fringe = home == ANY_REGION  # "others": many small firms, priced competitively, no strategy
+            split = SPLITS[int(self.rng.integers(len(SPLITS)))] if not fringe else 0.5
+            rule = make_rule(p.learning_rule, recency=p.learning_recency,
+                             experimentation=p.learning_experimentation, imitation_rate=p.imitation_rate)
+            vendors.append(CloudVendor(
+                self, name, k, home, demand=float(self.demand[k]), share=0.0 if fringe else float(shares[k]),
+                params=p, rule=rule, focus=starting_focus(market.focus.get(name, ())), split=split,
+                learns=not fringe, price_rule="cost-plus" if fringe else p.price_rule))
+        return vendors
+
+    def _calibrate_intercepts(self) -> None:
+        """Berry inversion on the full utility: with no policy change, step 0 is a steady state.
+
+        Given today's providers, peers, prices, focus and switching costs, the intercepts
+        make the expected spend shares after a review equal today's shares.
+        """
+        sample = self._calibration_sample()
+        realised = metrics.spend_shares(self.provider, self.spend, self.n_vendors)
+        self.intercepts = np.zeros(self.n_vendors)
+        rest = self.customer_base.utility_of(sample, self.offer())  # every term but the intercepts
+        self.intercepts = choice.berry_intercepts(realised, self.spend[sample], rest)
 
     def _calibration_sample(self) -> np.ndarray:
         if self.n_customers <= CALIBRATION_SAMPLE:
             return np.arange(self.n_customers)
-        return np.sort(self.rng.choice(self.n_customers, CALIBRATION_SAMPLE, replace=False))
+        if not hasattr(self, "_sample"):
+            self._sample = np.sort(self.rng.choice(self.n_customers, CALIBRATION_SAMPLE, replace=False))
+        return self._sample
 
-    def _interaction_terms(self, rows: np.ndarray, peers: choice.PeerSlice | None = None) -> np.ndarray:
-        """Peer influence and switching cost for customers ``rows``: they depend on providers.
-
-        ``peers`` is the adjacency slice of ``rows`` when the caller has it already.
-        """
-        p = self.params
-        if peers is None:
-            peers = choice.peer_slice(self.adjacency, rows, self.n_vendors)
-        terms = choice.peer_shares_of(peers, self.provider, self.spend, self.n_vendors)
-        terms *= p["peer_weight"]
-        terms += choice.switching_penalty(np.take(self.provider, rows), self.n_vendors, p["switching_cost"])
-        return terms
-
-    # ------------------------------------------------------------------ quarter
-    def step(self) -> None:
-        """One quarter: spend grows, due customers review, vendors settle and learn."""
-        p = self.params
-        quarter = self.steps  # Mesa has already advanced the counter: 1 in the first quarter
-        active = policy.policy_active(quarter, p["policy_start"])
-        self.spend *= 1.0 + p["market_growth"]
-        switched = self._review(-quarter % p["review_period"], active)
-        self.tenure += 1
-        self.tenure[switched] = 0
-        self.churn = len(switched) / self.n_customers
-        self.demand = np.bincount(self.provider, weights=self.spend, minlength=self.n_vendors)
-        self._settle_vendors(active)
-        previous = self._spend_shares
-        total = self.demand.sum()  # = metrics.spend_shares(...), without a second bincount
-        self._spend_shares = self.demand / total if total > 0 else self.demand
-        self._record_metrics(previous_spend_shares=previous)
-        self.datacollector.collect(self)
-
-    def _review(self, cohort: int, active: bool) -> np.ndarray:
-        """Review cohort ``cohort``'s customers choose a vendor; returns the rows that switched."""
-        due = self._cohorts[cohort]
-        if len(due) == 0:
-            return due
-        utility = self._utility(due, self._cohort_need[cohort], self._cohort_static[cohort],
-                                self._cohort_peers[cohort])
-        chosen = choice.draw_choices(utility, self.rng, self._allowed_in_cohort(active, cohort))
-        moved = chosen != np.take(self.provider, due)
-        self.provider[due] = chosen  # synchronous: all chose against last quarter's peers
-        return due[moved]
-
-    def utility(self, rows: np.ndarray, peers: choice.PeerSlice | None = None) -> np.ndarray:
-        """Utility (len(rows), J) of every vendor for customers ``rows`` (see model/choice.py)."""
-        return self._utility(rows, self.iaas_need[rows], self._static_utility[rows], peers)
-
-    def _utility(self, rows: np.ndarray, need: np.ndarray, static: np.ndarray,
-                 peers: choice.PeerSlice | None) -> np.ndarray:
-        # need and static are the rows' IaaS need and static utility: a review cohort's are
-        # kept from the build, since they never change
-        p = self.params
-        v = self.vendors
-        vendor_terms = choice.vendor_quality_terms(
-            need,
-            np.log([x.iaas_quality for x in v]), np.log([x.paas_quality for x in v]),
-            np.log([x.congestion for x in v]), np.log([x.price for x in v]),
-            p["quality_weight"], p["congestion_elasticity"], p["price_weight"])
-        # in place, in the order of intercepts + vendor terms + static + interaction (the same sums)
-        vendor_terms += self.intercepts
-        vendor_terms += static
-        vendor_terms += self._interaction_terms(rows, peers)
-        return vendor_terms
-
+    # ------------------------------------------------------------------ policy
     def _allowed_in_cohort(self, active: bool, cohort: int) -> np.ndarray | None:
         """The allowed-vendor rows of a review cohort, or None when it may buy from every vendor."""
         key = (active, cohort)
         if key not in self._cohort_allowed:
-            rows = self.allowed_vendors(active)[self._cohorts[cohort]]
+            rows = self.allowed_vendors(active)[self.customer_base.cohorts[cohort]]
             self._cohort_allowed[key] = None if rows.all() else rows
         return self._cohort_allowed[key]
 
@@ -336,27 +377,22 @@ class CloudMarket(mesa.Model):
             if active:
                 self._allowed_cache[active] = policy.allowed_vendors(
                     self.vendor_names, self.starting_market.home_regions, self.regions, self.region,
-                    self.segments, sanctioned=p["sanctioned_vendors"], ban_regions=p["ban_regions"],
-                    ban_segments=p["ban_segments"], data_localization=p["data_localization"])
+                    self.segments, sanctioned=p.sanctioned_vendors, ban_regions=p.ban_regions,
+                    ban_segments=p.ban_segments, data_localization=p.data_localization)
             else:
                 self._allowed_cache[active] = np.ones((self.n_customers, self.n_vendors), dtype=bool)
         return self._allowed_cache[active]
 
-    def _settle_vendors(self, active: bool) -> None:
-        p = self.params
-        if active not in self._factors:
-            self._factors[active] = policy.export_control_factors(
-                self.vendor_names, p["sanctioned_vendors"], p["export_control_severity"],
-                p["export_cost_markup"], active)
-        supply, cost = self._factors[active]
-        for v in self.vendors:
-            subsidy = p["domestic_subsidy"] if active and v.home_region == "CN" else 0.0
-            push = p["cloud_push"] if active and v.name in p["cloud_push_vendors"] else 0.0
-            v.iaas_investment_share = v.iaas_share
-            v.settle(float(self.demand[v.index]), p, float(supply[v.index]), float(cost[v.index]), subsidy, push)
-        best = max(self.vendors, key=lambda v: v.margin).iaas_share
-        for v in self.vendors:
-            v.learn(best)
+    # ------------------------------------------------------------------ customer arrays
+    # The customers' state lives in the customer base; these read it under the usual names.
+    provider = property(lambda self: self.customer_base.provider, doc="Each customer's vendor index (n,).")
+    spend = property(lambda self: self.customer_base.spend, doc="Each customer's annual cloud spend (n,).")
+    tenure = property(lambda self: self.customer_base.tenure, doc="Quarters with the current provider (n,).")
+    region = property(lambda self: self.customer_base.region, doc="Each customer's region index (n,).")
+    industry = property(lambda self: self.customer_base.industry, doc="Each customer's industry index (n,).")
+    iaas_need = property(lambda self: self.customer_base.iaas_need, doc="IaaS share of each customer's needs (n,).")
+    segments = property(lambda self: self.customer_base.segments, doc="Segment name -> bool array (n,).")
+    review_phase = property(lambda self: self.customer_base.review_phase, doc="Each customer's review phase (n,).")
 
     # ------------------------------------------------------------------ outputs
     def _record_metrics(self, previous_spend_shares: np.ndarray) -> None:

@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from cloudmarket.agents.vendor import PRICE_RULES
 from cloudmarket.model.errors import ParameterError
 from cloudmarket.model.scenarios import get_scenario
 
@@ -153,49 +154,62 @@ SCHEMA: dict[str, Param] = {
            low=0.0, high=1.0, group="policy", step=0.05),
         _P("cloud_push_vendors", "list", [], "vendors whose parent group funds a cloud push (Huawei from 2020)",
            choices_from="named_vendors", group="policy"),
-        _P("cloud_push", "float", 0.0, "extra investment from the parent group, as a share of the pushing vendors' revenue",
+        _P("cloud_push", "float", 0.0,
+           "parent group's R&D grant per quarter, as a share of the pushing vendor's revenue when the push starts",
            low=0.0, high=2.0, group="policy", step=0.05),
+        _P("cloud_push_quarters", "int", 12, "how many quarters the parent group's push lasts (a bounded budget)",
+           low=0, high=400, group="policy"),
         _P("policy_start", "int", 0, "policy is in force in quarters after this step (0 = from the first quarter)",
            low=0, high=400, group="policy"),
         # --- vendor behaviour --------------------------------------------------------
-        _P("learning_rule", "str", "roth-erev", "how vendors update their IaaS/PaaS investment split",
+        _P("learning_rule", "str", "roth-erev",
+           "how vendors learn their R&D split, investment rate and sales focus (imitate: copy the highest-margin rival)",
            choices=LEARNING_RULES, group="vendor"),
         _P("learning_recency", "float", 0.1, "Roth-Erev forgetting rate (weight of old propensities lost per quarter)",
            low=0.0, high=1.0, group="vendor"),
-        _P("learning_experimentation", "float", 0.1, "Roth-Erev experimentation: share of reinforcement spilled to neighbouring splits",
+        _P("learning_experimentation", "float", 0.1, "Roth-Erev experimentation: share of reinforcement spilled to neighbouring menu items",
            low=0.0, high=1.0, group="vendor"),
-        _P("imitation_rate", "float", 0.25, "imitate rule: chance per quarter of copying the most profitable vendor's split",
+        _P("imitation_rate", "float", 0.25, "imitate rule: chance per quarter of copying the strategy of the rival with the highest profit margin",
            low=0.0, high=1.0, group="vendor"),
-        _P("reinvestment_rate", "float", 0.3, "share of quarterly revenue reinvested in IaaS and PaaS",
-           low=0.0, high=1.0, group="vendor"),
-        _P("capex_per_capacity", "float", 0.28, "investment that buys one unit of annual-spend capacity",
-           low=0.01, high=10.0, group="vendor"),
-        _P("paas_productivity", "float", 0.078, "PaaS quality gained per unit of sqrt(PaaS investment / revenue)",
+        _P("strategy_inertia", "float", 0.25, "share of the way a vendor moves its R&D split, investment rate and focus toward a new target per quarter",
+           low=0.01, high=1.0, group="vendor"),
+        _P("price_rule", "str", "best-response",
+           "how vendors price: myopic Bertrand best response to the logit demand, or cost plus the starting markup",
+           choices=PRICE_RULES, group="vendor"),
+        _P("price_adjustment", "float", 0.5, "share of the gap to the target price a vendor closes per quarter",
+           low=0.01, high=1.0, group="vendor"),
+        _P("unit_cost", "float", 0.7, "cost of serving one unit of spend (list price 1) with enough capacity",
            low=0.0, high=5.0, group="vendor"),
-        _P("iaas_productivity", "float", 0.2, "IaaS quality gained per unit of IaaS investment / revenue",
-           low=0.0, high=5.0, group="vendor"),
-        _P("depreciation", "float", 0.03, "quarterly depreciation of capacity and quality",
-           low=0.0, high=0.5, group="vendor"),
-        _P("opex_per_capacity", "float", 0.12, "quarterly operating cost per unit of capacity",
-           low=0.0, high=5.0, group="vendor"),
-        _P("export_cost_markup", "float", 1.0, "extra IaaS cost at full export-control severity (1 = cost doubles)",
+        _P("congestion_cost", "float", 1.0, "extra unit cost per unit of demand above capacity (bought-in capacity)",
            low=0.0, high=10.0, group="vendor"),
-        _P("price_pass_through", "float", 0.5, "share of a unit-cost increase passed on to the price index",
+        _P("reinvestment_rate", "float", 0.12, "starting R&D investment as a share of revenue (vendors then learn it)",
+           low=0.06, high=0.18, group="vendor"),
+        _P("capex_per_capacity", "float", 0.15, "investment that buys one unit of annual-spend capacity",
+           low=0.01, high=10.0, group="vendor"),
+        _P("depreciation", "float", 0.03, "quarterly depreciation of capacity",
+           low=0.0, high=0.5, group="vendor"),
+        _P("frontier_growth", "float", 0.03, "quarterly growth of the technology frontier (log quality)",
+           low=0.0, high=0.5, group="vendor"),
+        _P("catch_up", "float", 0.1, "share of a vendor's distance to the frontier closed per quarter by spillovers",
            low=0.0, high=1.0, group="vendor"),
-        _P("capacity_headroom", "float", 0.2, "initial spare capacity as a share of initial demand",
+        _P("rd_returns", "float", 0.5, "elasticity of quality gains to R&D intensity (< 1: diminishing returns)",
+           low=0.0, high=2.0, group="vendor"),
+        _P("export_cost_markup", "float", 0.3, "extra unit and capacity cost at full export-control severity (0.3 = +30%)",
+           low=0.0, high=10.0, group="vendor"),
+        _P("capacity_headroom", "float", 0.2, "spare capacity vendors plan for, as a share of expected demand",
            low=0.0, high=5.0, group="vendor"),
         # --- customer behaviour ------------------------------------------------------
         _P("review_period", "int", 8, "contract length in quarters: each customer reviews its provider once per period",
            low=1, high=40, group="customer"),
-        _P("quality_weight", "float", 2.0, "utility weight of log quality (IaaS/PaaS mixed by the customer's needs)",
+        _P("quality_weight", "float", 2.0, "utility weight of log quality relative to the frontier (IaaS/PaaS mixed by the customer's needs)",
            low=0.0, high=20.0, group="customer"),
-        _P("price_weight", "float", 2.0, "utility weight of the log price index",
+        _P("price_weight", "float", 4.0, "utility weight of the log price (customers' price sensitivity; also sets vendors' markups)",
            low=0.0, high=20.0, group="customer"),
-        _P("congestion_elasticity", "float", 1.0, "how fast quality falls when demand exceeds capacity",
+        _P("congestion_elasticity", "float", 1.0, "how fast perceived quality falls when demand exceeds capacity",
            low=0.0, high=10.0, group="customer"),
         _P("home_preference", "float", 1.0, "utility bonus for a vendor from the customer's own region",
            low=0.0, high=10.0, group="customer"),
-        _P("focus_weight", "float", 0.5, "utility bonus from a vendor that targets the customer's segment",
+        _P("focus_weight", "float", 0.5, "utility of a vendor's sales effort on the customer's segments (times sqrt of effort)",
            low=0.0, high=10.0, group="customer"),
         _P("market_growth", "float", 0.08, "quarterly growth of every customer's cloud spend",
            low=-0.5, high=1.0, group="customer"),
@@ -211,6 +225,69 @@ SCHEMA: dict[str, Param] = {
 
 GROUPS = ("run", "policy", "vendor", "customer", "graph")
 MODEL_PARAMS = tuple(n for n in SCHEMA if n != "steps")  # what CloudMarket(**kw) accepts
+
+
+class Params(Mapping):
+    """A run's validated parameters, frozen: read by attribute (``p.switching_cost``) or key.
+
+    Built once by :func:`validated` and handed to the model and its agents; lists become
+    tuples so nothing can change a run's parameters behind its back.
+
+    >>> p = validated({"switching_cost": 2})
+    >>> p.switching_cost, p["ban_segments"]
+    (2.0, ('government', 'critical'))
+    >>> p.switching_cost = 1
+    Traceback (most recent call last):
+    ...
+    AttributeError: Params are frozen: switching_cost cannot be set
+    """
+
+    __slots__ = ("_values",)
+
+    def __init__(self, values: Mapping[str, Any]):
+        frozen = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+        object.__setattr__(self, "_values", frozen)
+
+    def __getitem__(self, name: str) -> Any:
+        return self._values[name]
+
+    def __getattr__(self, name: str) -> Any:
+        values = object.__getattribute__(self, "_values") if name != "_values" else None
+        if values is None or name not in values:
+            raise AttributeError(f"no parameter {name!r}")
+        return values[name]
+
+    def __reduce__(self):
+        return (Params, (self._values,))
+
+    def __copy__(self) -> Params:
+        return self  # immutable
+
+    def __deepcopy__(self, memo) -> Params:
+        return self
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"Params are frozen: {name} cannot be set")
+
+    def __iter__(self):
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __repr__(self) -> str:
+        return f"Params({self._values!r})"
+
+    def as_dict(self) -> dict[str, Any]:
+        """A plain, mutable copy (lists as lists), e.g. to write back to TOML."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in self._values.items()}
+
+
+def validated(overrides: Mapping[str, Any] | None = None, *, allow: tuple[str, ...] | None = None) -> Params:
+    """:func:`resolve`, frozen into :class:`Params`; a Params object passes through unchecked."""
+    if isinstance(overrides, Params):
+        return overrides
+    return Params(resolve(overrides, allow=allow))
 
 
 def defaults() -> dict[str, Any]:

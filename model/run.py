@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from cloudmarket.model.market import CloudMarket
-from cloudmarket.model.params import MODEL_PARAMS, resolve
+from cloudmarket.model.params import validated
 
 
 Columns = dict[str, np.ndarray]
@@ -61,10 +61,10 @@ def simulate_columns(params: Mapping[str, Any], seed: int, steps: int | None = N
 
 def _run(params: Mapping[str, Any], seed: int, steps: int | None,
          collect: str | int) -> tuple[CloudMarket, Columns, Columns]:
-    full = resolve(dict(params))
+    full = validated(params)  # once: the model takes the frozen Params as they are
     steps = full["steps"] if steps is None else steps
     keep = collected_steps(steps, collect)
-    model = CloudMarket(rng=seed, **{k: full[k] for k in MODEL_PARAMS})
+    model = CloudMarket(rng=seed, params=full)
     model.run_for(steps)
     vendors, market = model.vendor_columns(), model.market_columns()
     if collect != "step":  # every step is the common case: no filtering copy then

@@ -80,7 +80,7 @@ def test_page_model_agrees_with_cloudmarket_run():
 def test_figures_draw_and_graph_sample_is_stated_seeded_and_cached():
     small = app.PageMarket(**{**app.initial_controls(), "n_customers": "120"})
     small.run_for(2)
-    for make in (app.graph_figure, app.shares_figure, app.concentration_figure, app.investment_figure):
+    for make in (app.graph_figure, app.shares_figure, app.concentration_figure, app.strategy_figure):
         assert make(small).axes
     assert "all 120 customers" in app.graph_figure(small).axes[0].get_title()
     big = app.PageMarket(**app.initial_controls())

@@ -114,7 +114,9 @@ def test_idiomatic_runs_match_the_models_over_seeds():
     assert stats.wilcoxon(churn).pvalue > level, churn
 
 
-@pytest.mark.parametrize("params", [{}, {**POLICY, "domestic_subsidy": 0.2, "policy_start": 3}])
+@pytest.mark.parametrize("params", [{}, {**POLICY, "domestic_subsidy": 0.2, "policy_start": 3},
+                                    {"cloud_push": 1.0, "cloud_push_vendors": ["huawei"], "cloud_push_quarters": 4,
+                                     "learning_rule": "imitate", "imitation_rate": 0.5}])
 def test_floor_reproduces_the_model(params):
     m = CloudMarket(n_customers=1200, rng=3, **params)
     f = FloorMarket.from_model(m)
@@ -130,7 +132,9 @@ def test_floor_reproduces_the_model(params):
     np.testing.assert_allclose([hhi, cr3, churn, instability, within, count_hhi],
                                [last[k] for k in ("hhi", "cr3", "churn", "instability",
                                                   "within_industry_hhi", "count_hhi")], rtol=1e-12)
-    assert [v.cash for v in m.vendors] == f.vendor["cash"]
+    for name in ("cash", "price", "investment_rate", "iaas_share", "capacity", "iaas_gap", "paas_gap"):
+        assert [getattr(v, name) for v in m.vendors] == [getattr(v, name) for v in f.vendors], name
+    assert [tuple(v.focus) for v in m.vendors] == [tuple(v.focus) for v in f.vendors]
 
 
 def test_batch_run_model_collects_the_same_vendor_table():

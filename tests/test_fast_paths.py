@@ -10,9 +10,9 @@ import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cloudmarket.agents.learning import SPLITS, RothErev, draw_index
+from cloudmarket.agents.learning import MENUS, RothErev, draw_index
 from cloudmarket.model import CloudMarket, choice
-from cloudmarket.model.market import review_cohorts
+from cloudmarket.model.customers import review_cohorts
 
 
 @settings(max_examples=200, deadline=None)
@@ -26,18 +26,20 @@ def test_draw_index_is_numpy_choice(weights, seed):
     assert ours.random() == numpys.random()  # the same number of draws was taken
 
 
-def _roth_erev_reference(rule, payoff, rng):
-    """Roth-Erev as first written: a full gain vector added to the decayed propensities."""
-    k = SPLITS.index(rule.split)
+def _roth_erev_reference(rule, targets, payoff, rng):
+    """Roth-Erev as first written: a full gain vector added to the decayed propensities, per menu."""
     reward = max(float(payoff), 0.0)
-    gain = np.zeros(len(SPLITS))
-    neighbours = [i for i in (k - 1, k + 1) if 0 <= i < len(SPLITS)]
-    gain[k] = reward * (1.0 - rule.experimentation)
-    for i in neighbours:
-        gain[i] = reward * rule.experimentation / len(neighbours)
-    rule.propensity = (1.0 - rule.recency) * rule.propensity + gain
-    rule.split = SPLITS[int(rng.choice(len(SPLITS), p=rule.probabilities()))]
-    return rule.split
+    chosen = {}
+    for name, k in targets.items():
+        size = len(MENUS[name])
+        gain = np.zeros(size)
+        neighbours = [i for i in (k - 1, k + 1) if 0 <= i < size]
+        gain[k] = reward * (1.0 - rule.experimentation)
+        for i in neighbours:
+            gain[i] = reward * rule.experimentation / len(neighbours)
+        rule.propensity[name] = (1.0 - rule.recency) * rule.propensity[name] + gain
+        chosen[name] = int(rng.choice(size, p=rule.probabilities(name)))
+    return chosen
 
 
 @settings(max_examples=50, deadline=None)
@@ -46,9 +48,13 @@ def _roth_erev_reference(rule, payoff, rng):
 def test_roth_erev_matches_the_reference_update(payoffs, recency, experimentation, seed):
     fast, slow = RothErev(recency, experimentation), RothErev(recency, experimentation)
     rng_fast, rng_slow = np.random.default_rng(seed), np.random.default_rng(seed)
+    targets = {"iaas_share": 2, "investment_rate": 0, "focus": 4}
     for payoff in payoffs:
-        assert fast.next_split(payoff, 0.5, rng_fast) == _roth_erev_reference(slow, payoff, rng_slow)
-        np.testing.assert_array_equal(fast.propensity, slow.propensity)
+        got, expected = fast.next_targets(targets, payoff, [], rng_fast), _roth_erev_reference(slow, targets, payoff, rng_slow)
+        assert got == expected
+        for name in MENUS:
+            np.testing.assert_array_equal(fast.propensity[name], slow.propensity[name])
+        targets = got
 
 
 @settings(max_examples=50, deadline=None)
@@ -91,8 +97,9 @@ def test_peer_slice_gives_the_dense_peer_shares(n, density, weighted, seed):
 def test_cached_cohort_slices_give_the_model_the_same_utilities():
     m = CloudMarket(n_customers=600, rng=4)
     m.run_for(3)
-    for cohort, rows in enumerate(m._cohorts):
-        np.testing.assert_array_equal(m.utility(rows, m._cohort_peers[cohort]), m.utility(rows))
+    base, offer = m.customer_base, m.offer()
+    for cohort, rows in enumerate(base.cohorts):
+        np.testing.assert_array_equal(base.utility(cohort, offer), base.utility_of(rows, offer))
 
 
 def test_vendor_frame_holds_the_vendors_state_at_each_step():
