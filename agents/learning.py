@@ -96,6 +96,15 @@ class RothErev(Fixed):
         self.experimentation = experimentation
         self.propensity = {name: np.full(len(menu), float(initial_propensity)) for name, menu in MENUS.items()}
 
+    def anchor(self, targets: Mapping[str, int]) -> None:
+        """Start from the vendor's current strategy: as much propensity on it as on the rest together.
+
+        A firm does not begin by redrawing its plan at random; it starts from what it does
+        and explores from there.
+        """
+        for name, k in targets.items():
+            self.propensity[name][k] = self.propensity[name].sum() - self.propensity[name][k]
+
     def probabilities(self, dimension: str) -> np.ndarray:
         """Current choice probabilities over ``MENUS[dimension]``."""
         p = self.propensity[dimension]

@@ -73,6 +73,8 @@ class VendorBooks:
         self.focus = np.array(focus, dtype=float)
         self.targets = {"iaas_share": nearest(SPLITS, split), "investment_rate": nearest(RATES, self.investment_rate),
                         "focus": _nearest_profile(self.focus)}
+        if hasattr(rule, "anchor"):
+            rule.anchor(self.targets)
         # what the realised strategy moves toward: its start, until the rule picks a new target
         self.aim = {"iaas_share": self.iaas_share, "investment_rate": self.investment_rate, "focus": self.focus.copy()}
         # R&D intensities that keep this vendor where it is against the frontier: the
@@ -210,8 +212,15 @@ def _nearest_profile(focus: np.ndarray) -> int:
 def starting_focus(segments: Sequence[str]) -> tuple[float, ...]:
     """A scenario's named focus segments as a focus vector: 0.3 each, at most 0.9 in all.
 
+    A vendor with no named segments starts with the "broad" profile: some effort on every
+    segment, as any enterprise sales force has.
+
     >>> starting_focus(("large", "government", "telecom"))
     (0.3, 0.3, 0.3, 0.0, 0.0)
+    >>> starting_focus(()) == FOCUS_PROFILES["broad"]
+    True
     """
-    each = min(0.3, 0.9 / len(segments)) if segments else 0.0
+    if not segments:
+        return FOCUS_PROFILES["broad"]
+    each = min(0.3, 0.9 / len(segments))
     return tuple(each if s in segments else 0.0 for s in SEGMENTS)

@@ -40,8 +40,9 @@ if str(ROOT) not in sys.path:
 SIZES = (1_000, 10_000, 100_000, 1_000_000)
 IDIOMATIC_SIZES = (1_000, 10_000, 100_000)  # 100k: one run, for context
 SCENARIO = "china-2020"
-BUILD_PHASES = ("_draw_customers", "_build_graph", "_place_customers", "_assign_initial_providers")
-STEP_PHASES = ("_review", "_settle_vendors", "_record_metrics")
+BUILD_PHASES = ("_draw_customers", "_build_graph", "_place_customers", "_assign_initial_providers",
+                "_make_vendors", "_calibrate_intercepts")
+STEP_PHASES = ("customers_review", "vendors_settle", "record_quarter", "vendors_decide")
 TARGETS = {  # name: (limit, unit, "<=" or ">=")
     "idiomatic / model step at 10k": (50.0, "x", ">="),
     "model / floor step at 100k": (1.5, "x", "<="),
@@ -447,7 +448,7 @@ def render(results: dict, args, info: dict) -> str:
         lines.append(f"| {k} | " + " | ".join(
             f"{cpu[n]['build_phases'].get(k, 0.0):.2f} ({wall[n]['build_phases'].get(k, 0.0):.2f})"
             for n in sizes) + " |")
-    lines += ["", "Step time by phase (CPU ms, medians; `_review` = utility + peer shares + logit draw):", "",
+    lines += ["", "Step time by phase (CPU ms, medians; `customers_review` = utility + peer shares + logit draw):", "",
               "| phase | " + " | ".join(fmt_n(n) for n in sizes) + " |",
               "|---|" + "---:|" * len(sizes)]
     for k in cpu[sizes[-1]]["step_phases"]:

@@ -26,7 +26,7 @@ import pandas as pd
 from mesa.discrete_space import Network
 from mesa.experimental.scenarios import Scenario
 
-from cloudmarket.agents import SPLITS, CloudVendor, EnterpriseCustomer, economics, make_rule, starting_focus
+from cloudmarket.agents import SEGMENTS, SPLITS, CloudVendor, EnterpriseCustomer, economics, make_rule, starting_focus
 from cloudmarket.model import choice, industry_graph, metrics, policy
 from cloudmarket.model.customers import CustomerBase, Offer
 from cloudmarket.model.params import MODEL_PARAMS, Params, validated
@@ -338,7 +338,8 @@ class CloudMarket(mesa.Model):
                              experimentation=p.learning_experimentation, imitation_rate=p.imitation_rate)
             vendors.append(CloudVendor(
                 self, name, k, home, demand=float(self.demand[k]), share=0.0 if fringe else float(shares[k]),
-                params=p, rule=rule, focus=starting_focus(market.focus.get(name, ())), split=split,
+                params=p, rule=rule, focus=(0.0,) * len(SEGMENTS) if fringe else starting_focus(market.focus.get(name, ())),
+                split=split,
                 learns=not fringe, price_rule="cost-plus" if fringe else p.price_rule))
         return vendors
 
