@@ -5,16 +5,7 @@ choices are drawn with the Gumbel-max trick (argmax of utility plus Gumbel noise
 from the logit probabilities), and forbidden vendors get utility -inf. Nothing here knows
 about Mesa, so it can be tested and benchmarked alone.
 
-Utility of vendor j for customer i (names as in model/params.py and model/ODD.md)::
-
-    u_ij = intercept_j
-         + quality_weight * (need_i * ln q_iaas_j + (1 - need_i) * ln q_paas_j
-                             + congestion_elasticity * ln min(1, capacity_j / demand_j))
-         - price_weight * ln price_j
-         + peer_weight * peer_ij          (spend share of i's neighbours on j)
-         + home_preference * [home_j == region_i]
-         + focus_weight * [j targets a segment of i]
-         - switching_cost * [j != current provider of i]
+The utility itself (which terms, with which weights) lives in ``model/customers.py``.
 
 Example
 -------
@@ -31,22 +22,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
-
-
-def vendor_quality_terms(need: np.ndarray, log_q_iaas: np.ndarray, log_q_paas: np.ndarray,
-                         log_congestion: np.ndarray, log_price: np.ndarray,
-                         quality_weight: float, congestion_elasticity: float,
-                         price_weight: float) -> np.ndarray:
-    """Quality, congestion and price part of utility, (n, J), from vendor-level arrays (J,).
-
-    >>> vendor_quality_terms(np.array([1.0, 0.0]), np.log([1.0, 2.0]), np.zeros(2),
-    ...                      np.zeros(2), np.zeros(2), 1.0, 1.0, 1.0).round(3).tolist()
-    [[0.0, 0.693], [0.0, 0.0]]
-    """
-    need = need[:, None]
-    quality = need * log_q_iaas[None, :] + (1.0 - need) * log_q_paas[None, :]
-    vendor_level = quality_weight * congestion_elasticity * log_congestion - price_weight * log_price
-    return quality_weight * quality + vendor_level[None, :]
 
 
 @dataclass(frozen=True)

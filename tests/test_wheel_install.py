@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -56,8 +57,11 @@ def wheel_venv(tmp_path_factory) -> tuple[Path, Path, str]:
     tmp = tmp_path_factory.mktemp("wheel")
     before = set(subprocess.run(["git", "status", "--porcelain", "--ignored"], cwd=ROOT, capture_output=True,
                                 text=True, check=True).stdout.splitlines())
+    had_build = (ROOT / "build").exists()
     build = subprocess.run([sys.executable, "-m", "pip", "wheel", ".", "--no-deps", "-w", str(tmp / "dist")],
                            cwd=ROOT, capture_output=True, text=True, timeout=600)
+    if not had_build:  # setuptools' staging folder: stale files in it would reach later wheels
+        shutil.rmtree(ROOT / "build", ignore_errors=True)
     assert build.returncode == 0, build.stdout + build.stderr
     after = set(subprocess.run(["git", "status", "--porcelain", "--ignored"], cwd=ROOT, capture_output=True,
                                text=True, check=True).stdout.splitlines())
