@@ -530,7 +530,8 @@ def cmd_plot(args: argparse.Namespace) -> int:
     if column not in VENDOR_COLUMNS:
         raise UsageError(f"--column = {column!r}: must be one of {', '.join(VENDOR_COLUMNS)}")
     fig = plot_vendor_share(load_results(args.dir), vendor, column)
-    atomic_write(out, lambda p: fig.savefig(p, dpi=110, format="png"))
+    # the PNG describes itself: its alt text goes into the file's Description
+    atomic_write(out, lambda p: fig.savefig(p, dpi=110, format="png", metadata={"Description": fig.alt_text}))
     print(f"wrote {out}")
     return 0
 
