@@ -30,10 +30,11 @@ notebooks:
 	.venv/bin/python tests/test_notebooks.py --html notebooks/out
 
 # JupyterLab from the venv, on this machine only; open the URL it prints (with its token).
+# Jupyter refuses to run as root unless told (containers and CI machines often are root).
+LAB_AS_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 lab:
 	bash scripts/bootstrap.sh $(EXTRAS)
-	.venv/bin/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (cloudmarket .venv)" >/dev/null
-	.venv/bin/jupyter lab --ip 127.0.0.1 --no-browser --notebook-dir notebooks
+	.venv/bin/jupyter lab --ip 127.0.0.1 --no-browser --notebook-dir notebooks $(LAB_AS_ROOT)
 
 clean:
 	rm -rf runs results artifacts .pytest_cache

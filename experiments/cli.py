@@ -487,10 +487,18 @@ def cmd_compare(args: argparse.Namespace) -> int:
     print(f"{metric} at the final step: paired difference vs {args.by} = {_fmt_value(base)}{unit}, "
           f"bootstrap 95% CI; pairs share replication seed and other swept parameters")
     print(f"{args.by:>24} {'pairs':>6} {'mean':>10} {'baseline':>10} {'difference':>11} {'95% CI':>22}")
+    from cloudmarket.experiments.analysis import MIN_CI_RUNS
+
+    few = False
     for _, r in table.iterrows():
+        if r.pairs < MIN_CI_RUNS:
+            few, ci = True, f"(n<{MIN_CI_RUNS})"
+        else:
+            ci = "[" + format(scale * r.ci_low, "+.3f") + ", " + format(scale * r.ci_high, "+.3f") + "]"
         print(f"{_fmt_value(r[args.by]):>24} {int(r.pairs):>6} {scale * r['mean']:>10.3f} "
-              f"{scale * r.mean_baseline:>10.3f} {scale * r.difference:>+11.3f} "
-              f"{'[' + format(scale * r.ci_low, '+.3f') + ', ' + format(scale * r.ci_high, '+.3f') + ']':>22}")
+              f"{scale * r.mean_baseline:>10.3f} {scale * r.difference:>+11.3f} {ci:>22}")
+    if few:
+        print(f"(n<{MIN_CI_RUNS}): fewer than {MIN_CI_RUNS} pairs, too few for an interval; add replications")
     return 0
 
 

@@ -246,3 +246,10 @@ def test_calibrate_command_runs_the_calibration_and_validates_flags(tmp_path, ca
     assert "fitted parameters" in out and "switching_cost" in out
     assert "held-in quarters: model MAE" in out and "frozen" in out and "trend" in out
     assert (tmp_path / "cal" / "fitted.toml").exists()
+
+
+def test_compare_with_too_few_pairs_flags_instead_of_an_interval(tmp_path, capsys):
+    store = _sweep(tmp_path, GRID.replace("replications = 4", "replications = 1"), "one")
+    assert main(["compare", str(store), "--by", "export_control_severity"]) == 0  # default metric
+    out = capsys.readouterr().out
+    assert "spend_share:huawei" in out and "(n<3)" in out and "nan" not in out
