@@ -116,7 +116,7 @@ def _add_experiment_commands(sub) -> None:
     summary = _command(sub, "summary", "per design point: mean final shares with 95%% CI",
                        "One line per design point, one cell per vendor: the mean over replications and a "
                        "Student-t 95%% interval, kept within [0, 1] for shares. Points with fewer than 3 runs "
-                       "show the mean only, flagged (n<3).")
+                       "show the mean only, flagged (n<3). " + _metric_help())
     summary.add_argument("dir", metavar="DIR", help="experiment store (the --out of a sweep)")
     summary.add_argument("--column", default="spend_share", metavar="VENDOR_COLUMN",
                          help="vendor column to summarise, as in a metric COLUMN:VENDOR (default spend_share)")
@@ -157,7 +157,7 @@ def _add_experiment_commands(sub) -> None:
                     "A grid store gets one colour per value of the first swept parameter and one line style "
                     "per value of the second; an LHS or Sobol' store gets the final value over the parameter "
                     "space and partial-dependence lines. The metric is COLUMN:VENDOR, from --vendor and "
-                    "--column (or --metric).")
+                    "--column (or --metric). " + _metric_help())
     plot.add_argument("dir", metavar="DIR", help="experiment store (the --out of a sweep)")
     plot.add_argument("--vendor", default="huawei", help="vendor to draw (default huawei)")
     plot.add_argument("--column", default="spend_share", metavar="VENDOR_COLUMN",

@@ -163,8 +163,8 @@ def test_every_subcommand_and_argument_has_help():
         for action in command._actions:
             if not isinstance(action, argparse._HelpAction):
                 assert action.help, f"{name} {action.option_strings or action.dest}: no help"
-    for name in ("compare", "sensitivity", "discover"):
-        text = sub.choices[name].format_help()
+    for name in ("compare", "sensitivity", "discover", "summary", "plot"):
+        text = " ".join(sub.choices[name].format_help().split())  # wrapped lines joined
         assert "spend_share" in text and "hhi" in text and "share of customers" in text
 
 
