@@ -208,6 +208,8 @@ def _quiet():
 def _find_boxes(x, y, method, min_density, max_boxes, mass_min, cases, runs) -> Discovery:
     prim, cart, _, sdutil = _ema()
     x = x.reset_index(drop=True)
+    # EMA's box tests read categories through pandas' category dtype (CART needs it given)
+    x = x.astype({c: "category" for c in x.columns if not pd.api.types.is_numeric_dtype(x[c])})
     found = Discovery(Metric("?"), "", cases, runs, method, [], pd.DataFrame(), [], x, y)
     box_init = sdutil._make_box(x)
     if method == "prim":
@@ -232,15 +234,20 @@ def _find_boxes(x, y, method, min_density, max_boxes, mass_min, cases, runs) -> 
             if box.density < min_density:
                 break
     else:
-        engine = cart.CART(x, y.astype(int), mass_min=mass_min)
+        # EMA 3.0's CART reads categorical splits back into boxes wrongly (empty category
+        # sets), so categories go in as 0/1 columns "name=value" and come out as such
+        x_cart = pd.get_dummies(x, prefix_sep=DUMMY, dtype=float)
+        x_cart = x_cart.astype({c: float for c in x_cart.columns})  # split points such as 0.5 must fit
+        cart_init = sdutil._make_box(x_cart)
+        engine = cart.CART(x_cart, y.astype(int), mass_min=mass_min)
         engine.build_tree()
         leaves = []
         for lims, stats in zip(engine.boxes, engine.stats, strict=True):
-            restricted = sdutil._determine_restricted_dims(lims, box_init)
+            restricted = sdutil._determine_restricted_dims(lims, cart_init)
             limits = pd.DataFrame({"min": lims.loc[0, restricted], "max": lims.loc[1, restricted]})
-            inside = sdutil._in_box(x, lims)
+            inside = sdutil._in_box(x_cart, lims)
             leaves.append(Box(0, float(stats["coverage"]), float(stats["density"]), float(stats["mass"]),
-                              int(inside.sum()), _limits(limits, box_init)))
+                              int(inside.sum()), _categories_back(_limits(limits, cart_init), x)))
         dense = sorted((b for b in leaves if b.density >= min_density), key=lambda b: -b.coverage)
         chosen = dense[:max_boxes] or sorted(leaves, key=lambda b: -b.density)[:1]
         for number, box in enumerate(chosen, 1):
@@ -250,6 +257,24 @@ def _find_boxes(x, y, method, min_density, max_boxes, mass_min, cases, runs) -> 
     found.engine = engine
     found.scores = feature_scores(x, y)
     return found
+
+
+DUMMY = "="  # CART's 0/1 column for category v of parameter p is named "p=v"
+
+
+def _categories_back(limits: pd.DataFrame, x: pd.DataFrame) -> pd.DataFrame:
+    """CART limits on 0/1 columns "p=v" as category rows: p in {v} (1..1) or p not v (0..0)."""
+    rows = []
+    for _, r in limits.iterrows():
+        name, _, value = r.parameter.partition(DUMMY)
+        if value and name in x.columns and not pd.api.types.is_numeric_dtype(x[name]):
+            others = [str(c) for c in pd.unique(x[name]) if str(c) != value]
+            chosen = [value] if r.low >= 0.5 else others  # 1..1: is v; 0..0: any other value
+            rows.append({**r.to_dict(), "parameter": name, "low": np.nan, "high": np.nan,
+                         "values": ", ".join(sorted(chosen))})
+        else:
+            rows.append(r.to_dict())
+    return pd.DataFrame(rows, columns=limits.columns)
 
 
 def _pick(trajectory: pd.DataFrame, min_density: float) -> int:

@@ -155,8 +155,8 @@ def plot_grid_lines(results: Results, vendor: str, column: str = "spend_share"):
     label = _metric_label(column, vendor)
     ax.set_ylabel(f"{label} ({'%' if scale == 100 else column})")
     ax.set_xlabel("quarter (step 0 = 2020Q3)")
-    ax.set_title(f"{results.manifest['name']}: {label}, mean over replications ({n_text}; {band}{pool})\n"
-                 f"{settings_line(results)}", fontsize=9)
+    head = textwrap.fill(f"{results.manifest['name']}: {label}, mean over replications ({n_text}; {band}{pool})", 110)
+    ax.set_title(f"{head}\n{settings_line(results)}", fontsize=9)
     ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3)
     fig.tight_layout()

@@ -49,7 +49,10 @@ def _median(store: Path, metric: str = "spend_share:huawei") -> float:
 def _inside(x: pd.DataFrame, limits: pd.DataFrame) -> np.ndarray:
     keep = np.ones(len(x), dtype=bool)
     for _, r in limits.iterrows():
-        keep &= (x[r.parameter] >= r.low) & (x[r.parameter] <= r.high)
+        if isinstance(r["values"], str) and r["values"]:  # a category box: value in the listed set
+            keep &= x[r.parameter].astype(str).isin(r["values"].split(", ")).to_numpy()
+        else:
+            keep &= ((x[r.parameter] >= r.low) & (x[r.parameter] <= r.high)).to_numpy()
     return keep
 
 
@@ -85,6 +88,42 @@ def test_discover_finds_export_controls_and_its_statistics_are_right(lhs_store, 
     # both levers move Huawei's share in this model, so both carry part of the explanation
     assert set(found.scores.parameter) == {"export_control_severity", "switching_cost"}
     assert (found.scores.score > 0.1).all() and found.scores.score.sum() == pytest.approx(1.0)
+
+
+CATEGORIES = """
+[experiment]
+name = "categories"
+scenario = "global-2020"
+steps = 4
+replications = 3
+seed = 5
+[parameters]
+n_customers = 150
+[sweep]
+design = "grid"
+[sweep.values]
+export_control_severity = [0.0, 0.5, 1.0]
+ban_regions = [[], ["UK", "EU"]]
+data_localization = [false, true]
+"""
+
+
+@pytest.mark.parametrize("method", ["prim", "cart"])
+def test_discover_handles_list_and_boolean_parameters_as_categories(tmp_path_factory, method):
+    tmp = tmp_path_factory.mktemp(f"cat_{method}")
+    (tmp / "spec.toml").write_text(textwrap.dedent(CATEGORIES))
+    assert main(["sweep", str(tmp / "spec.toml"), "--out", str(tmp / "s"), "--backend", "serial", "--quiet"]) == 0
+    r = load_results(tmp / "s")
+    x, values, _ = discovery_data(r, "spend_share:huawei")
+    assert set(x.ban_regions) == {"(none)", "UK,EU"} and set(x.data_localization) == {"true", "false"}
+    threshold = float(np.median(values))
+    found = discover(r, "spend_share:huawei", below=threshold, method=method)
+    y = values < threshold
+    for box in found.boxes:  # every reported box: its statistics follow from its printed limits
+        inside = _inside(x, box.limits)
+        assert box.runs == inside.sum() > 0
+        assert box.density == pytest.approx(y[inside].mean())
+    assert set(found.scores.parameter) == {"export_control_severity", "ban_regions", "data_localization"}
 
 
 def test_discover_command_prints_boxes_and_writes_pngs(lhs_store, tmp_path, capsys, artifacts_dir):
