@@ -7,7 +7,9 @@
 * ``market.csv``: one row per run and collected step: run_id, step, period, the market
   columns (hhi, cr3, churn, ...), then the run's parameters;
 * ``vendors.csv``: one row per run, step and vendor: run_id, step, period, vendor, the
-  vendor columns (share, spend_share, ...), then the run's parameters.
+  vendor columns (share, spend_share, ...), then the run's parameters;
+* ``manifest.json``: the store's manifest (the spec as given, software versions, git
+  commit), so the folder says how its numbers were made.
 
 Shares are fractions in [0, 1]. List parameters are written as text joined by ``;``
 (``UK;EU``; empty for an empty list), booleans as ``true``/``false``. ``market.csv`` and
@@ -24,13 +26,14 @@ Example
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from cloudmarket.experiments.analysis import Results
-from cloudmarket.experiments.store import StoreError, atomic_write
+from cloudmarket.experiments.store import MANIFEST, StoreError, atomic_write
 
 RUN_FIRST = ("run_id", "point", "replication", "seed", "status", "error", "wall_s")
 
@@ -60,7 +63,7 @@ def flat_value(value):
 
 
 def export_csv(results: Results, out: str | Path) -> list[Path]:
-    """Write runs.csv, market.csv and vendors.csv under ``out``; return their paths."""
+    """Write runs.csv, market.csv, vendors.csv and manifest.json under ``out``; return their paths."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise StoreError(f"--csv = {str(out)!r}: is a file, not a directory")
@@ -84,4 +87,7 @@ def export_csv(results: Results, out: str | Path) -> list[Path]:
             written.append(path)
     finally:
         con.unregister("export_params")
+    path = out / "manifest.json"
+    atomic_write(path, lambda p: shutil.copyfile(results.root / MANIFEST, p))
+    written.append(path)
     return written

@@ -185,6 +185,9 @@ def test_export_writes_tidy_csvs_with_every_parameter(lhs_store, tmp_path, capsy
     store_rows = r.vendors.sort_values(["run_id", "step", "vendor"]).reset_index(drop=True)
     assert np.allclose(vendors.spend_share, store_rows.spend_share)
     assert "wrote" in capsys.readouterr().out
+    import json
+
+    assert json.loads((out / "manifest.json").read_text())["spec"] == r.manifest["spec"]  # how it was made
     (tmp_path / "file").write_text("x")
     assert main(["export", str(lhs_store), "--csv", str(tmp_path / "file")]) == 2
 
