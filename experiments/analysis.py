@@ -187,8 +187,9 @@ class Results:
 
             names = pq.read_schema(files[0]).names
             if metric.column not in names:
+                known = [n for n in names if n not in ("run_id", "step", "period", "vendor")]
                 raise AnalysisError(f"--metric = {str(metric)!r}: this store's {metric.table} tables have no column "
-                                    f"{metric.column!r}; columns: {', '.join(n for n in names if n not in ('run_id', 'step', 'period', 'vendor'))}")
+                                    f"{metric.column!r}; columns: {', '.join(known)}")
 
     def parameters(self) -> pd.DataFrame:
         """One row per run: run_id, point, replication, seed, status and EVERY model parameter.

@@ -149,7 +149,8 @@ def _add_experiment_commands(sub) -> None:
     calibrate.add_argument("--holdout", metavar="K", help="keep the last K observed quarters out of the objective")
     calibrate.add_argument("--backend", choices=BACKEND_NAMES, help="serial | local (process pool, default) | dask")
     calibrate.add_argument("--workers", metavar="N", help="worker processes (default: all cores)")
-    calibrate.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="Dask scheduler address (implies --backend dask)")
+    calibrate.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                           help="Dask scheduler address (implies --backend dask)")
     calibrate.add_argument("--quiet", action="store_true", help="no progress bars")
     calibrate.set_defaults(handler=cmd_calibrate)
 

@@ -116,7 +116,8 @@ def _num(x: float) -> str:
 
 
 # ---------------------------------------------------------------------- data
-def discovery_data(results: Results, metric: Metric | str, step: int | None = None) -> tuple[pd.DataFrame, np.ndarray, list[str]]:
+def discovery_data(results: Results, metric: Metric | str,
+                   step: int | None = None) -> tuple[pd.DataFrame, np.ndarray, list[str]]:
     """(x, values, fixed): varied parameters of each done run, the metric per run, constant names.
 
     Lists become text ("UK,EU"; "(none)" when empty) and booleans "true"/"false", so PRIM and
