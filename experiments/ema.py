@@ -128,9 +128,13 @@ def run_market(seed: int = 0, **params: Any) -> dict[str, np.ndarray]:
 
 def ema_model(name: str = "cloudmarket", *, levers: Iterable[str] | None = None,
               uncertainties: Iterable[str] | None = None, ranges: Mapping[str, Any] | None = None,
-              replications: int = 1, seed: int = 0, **fixed: Any):
+              objectives: Mapping[str, str] | None = None, replications: int = 1, seed: int = 0,
+              **fixed: Any):
     """An EMA Workbench model of the market; ``fixed`` parameters are constants.
 
+    ``objectives`` ({"spend_share_huawei": "min", "hhi": "min"}) adds a scalar outcome
+    ``final_<series>``, the series' last value, to minimise or maximise: what EMA's
+    ``optimize`` and ``robust_optimize`` search on.
     ``replications`` > 1 gives a ``ReplicatorModel`` whose replication r uses the seed that
     ``cloudmarket sweep`` gives replication r (common random numbers across experiments);
     EMA then returns one series per replication. Every value is checked against
@@ -172,8 +176,29 @@ def ema_model(name: str = "cloudmarket", *, levers: Iterable[str] | None = None,
     model.constants = [Constant(k, (",".join(v) or NONE) if isinstance(v, list) else v)
                        for k, v in constants.items()]
     vendors = get_scenario(scenario).vendors
-    model.outcomes = ([TimeSeriesOutcome(f"spend_share_{v}") for v in vendors]
-                      + [TimeSeriesOutcome(f"share_{v}") for v in vendors]
-                      + [TimeSeriesOutcome("hhi"), TimeSeriesOutcome("churn")])
+    series = ([f"spend_share_{v}" for v in vendors] + [f"share_{v}" for v in vendors] + ["hhi", "churn"])
+    model.outcomes = [TimeSeriesOutcome(n) for n in series] + _objectives(objectives or {}, series)
     return model
+
+
+def _objectives(objectives: Mapping[str, str], series: list[str]):
+    """Scalar outcomes final_<series> (the last value) to minimise or maximise."""
+    from ema_workbench import ScalarOutcome
+
+    from cloudmarket.model.errors import ParameterError
+
+    kinds = {"min": ScalarOutcome.MINIMIZE, "max": ScalarOutcome.MAXIMIZE}
+    out = []
+    for name, sense in objectives.items():
+        if name not in series:
+            raise ParameterError("objectives", name, f"not an outcome series; series: {', '.join(series)}")
+        if sense not in kinds:
+            raise ParameterError("objectives", {name: sense}, "each objective is 'min' or 'max'")
+        out.append(ScalarOutcome(f"final_{name}", kind=kinds[sense], variable_name=name, function=_last))
+    return out
+
+
+def _last(values):
+    """The final value of a series (the quarter the run ends in)."""
+    return float(np.asarray(values)[-1])
 

@@ -78,3 +78,19 @@ def test_replications_use_the_sweep_seeds():
     _, outcomes = ema.perform_experiments(model, scenarios=2)
     assert outcomes["hhi"].shape == (2, 2, 3)
     assert not np.allclose(outcomes["hhi"][:, 0], outcomes["hhi"][:, 1])  # different seeds, different runs
+
+
+def test_objectives_give_final_values_that_optimize_searches(tmp_path):
+    model = ema_model(n_customers=100, steps=3, levers=["export_control_severity"], uncertainties=["peer_weight"],
+                      ranges={"peer_weight": (0.5, 2.0)}, objectives={"spend_share_huawei": "min", "hhi": "max"})
+    _, outcomes = ema.perform_experiments(model, scenarios=2, policies=2)
+    assert np.allclose(outcomes["final_spend_share_huawei"], outcomes["spend_share_huawei"][:, -1])
+    assert np.allclose(outcomes["final_hhi"], outcomes["hhi"][:, -1])
+    front, _ = ema.optimize(model, nfe=16, searchover="levers", epsilons=[0.005, 10.0], rng=1,
+                            filename="opt.tar.gz", directory=str(tmp_path))
+    assert {"export_control_severity", "final_spend_share_huawei", "final_hhi"} <= set(front.columns)
+    assert front.export_control_severity.between(0, 1).all()
+    with pytest.raises(ParameterError, match="objectives"):
+        ema_model(objectives={"hhi": "lowest"})
+    with pytest.raises(ParameterError, match="not an outcome series"):
+        ema_model(objectives={"profit": "max"})
