@@ -372,6 +372,8 @@ def _figures(found: Discovery, title: str, plt, sdutil) -> dict[str, Any]:
             ax.axhline(MIN_DENSITY, color="grey", ls=":", lw=1, label=f"density target {MIN_DENSITY:g}")
             ax.legend(fontsize=7, loc="lower left")
             ax.set_title(f"{prefix}PRIM peeling trajectory, box {k}\n({found.condition})", fontsize=9)
+            fig.alt_text = (f"PRIM trade-off curve for {found.condition}: density against coverage of each "
+                            f"peeling step of box {k}, coloured by restricted parameters, the reported box circled.")
             figs[f"tradeoff_{k}" if k > 1 else "tradeoff"] = fig
             if box.limits.empty:
                 continue
@@ -382,6 +384,8 @@ def _figures(found: Discovery, title: str, plt, sdutil) -> dict[str, Any]:
                                   fontsize=9)
             fig.axes[0].set_xlabel("grey: sampled range (its ends in black); blue: the box's limits; "
                                    "(brackets): quasi-p of each limit", fontsize=8)
+            fig.alt_text = (f"Limits of PRIM box {k} for {found.condition} on "
+                            f"{', '.join(box.limits.parameter)}, within each parameter's sampled range.")
             figs[f"box_{k}"] = fig
     elif found.method == "cart":
         fig, ax = plt.subplots(figsize=(6, 5))
@@ -398,11 +402,17 @@ def _figures(found: Discovery, title: str, plt, sdutil) -> dict[str, Any]:
         ax.set_ylabel("density (share of the leaf's runs that are cases)")
         ax.legend(fontsize=8, loc="lower left")
         ax.set_title(f"{prefix}CART leaves, reported boxes circled\n({found.condition})", fontsize=9)
+        fig.alt_text = (f"Scatter of CART's leaves for {found.condition}: density against coverage, "
+                        "the reported boxes circled.")
         figs["tradeoff"] = fig
         chosen = [b for b in found.boxes if not b.limits.empty]
         if chosen:
             figs["boxes"] = _cart_boxes_figure(found, chosen, prefix)
+            figs["boxes"].alt_text = (f"Bars showing each CART box's limits for {found.condition} within the sampled "
+                                      "range of each restricted parameter.")
     figs["feature_scores"] = _scores_figure(found, prefix)
+    figs["feature_scores"].alt_text = (f"Horizontal bars: the extra-trees feature score of each varied parameter "
+                                       f"for telling apart runs with {found.condition}.")
     for fig in figs.values():
         fig.tight_layout()
     return figs
@@ -469,7 +479,9 @@ def write_outputs(found: Discovery, out: str | Path, title: str = "") -> list[Pa
     written = []
     for stem, fig in figures(found, title).items():
         path = out / f"{stem}.png"
-        atomic_write(path, lambda p, fig=fig: fig.savefig(p, dpi=110, format="png", bbox_inches="tight"))
+        # the PNG describes itself: its alt text goes into the file's Description
+        atomic_write(path, lambda p, fig=fig: fig.savefig(p, dpi=110, format="png", bbox_inches="tight",
+                                                         metadata={"Description": fig.alt_text}))
         written.append(path)
     boxes = pd.concat([b.limits.assign(box=b.number, coverage=b.coverage, density=b.density, mass=b.mass)
                        for b in found.boxes] or [pd.DataFrame()], ignore_index=True)

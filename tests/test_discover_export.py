@@ -134,8 +134,11 @@ def test_discover_command_prints_boxes_and_writes_pngs(lhs_store, tmp_path, caps
     text = capsys.readouterr().out
     assert "box 1: coverage" in text and "density" in text and "export_control_severity" in text
     assert "feature scores" in text
+    from PIL import Image
+
     for name in ("tradeoff.png", "box_1.png", "feature_scores.png"):
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+        assert "spend_share:huawei <" in Image.open(out / name).info["Description"], name  # alt text
     boxes = pd.read_csv(out / "boxes.csv")
     assert {"parameter", "low", "high", "coverage", "density"} <= set(boxes.columns)
     scores = pd.read_csv(out / "feature_scores.csv")
