@@ -110,6 +110,7 @@ def level_colours(n: int) -> list[Any]:
 def plot_grid_lines(results: Results, vendor: str, column: str = "spend_share"):
     """``vendor``'s mean ``column`` by quarter: colour = first swept parameter, style = second."""
     from matplotlib.lines import Line2D
+    from matplotlib.ticker import MaxNLocator
 
     plt = _pyplot()
     swept = results.swept
@@ -158,6 +159,7 @@ def plot_grid_lines(results: Results, vendor: str, column: str = "spend_share"):
     head = textwrap.fill(f"{results.manifest['name']}: {label}, mean over replications ({n_text}; {band}{pool})", 110)
     ax.set_title(f"{head}\n{settings_line(results)}", fontsize=9)
     ax.set_ylim(bottom=0)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # quarters are whole steps
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.alt_text = (f"Line chart of {label} by quarter for each combination of "

@@ -23,11 +23,11 @@ replications = {reps}
 seed = 2
 [parameters]
 n_customers = 150
-export_control_severity = 0.0
+domestic_subsidy = 0.1
 [sweep]
 design = "grid"
 [sweep.values]
-domestic_subsidy = [0.0, 0.2, 0.4]
+export_control_severity = [0.0, 0.5, 1.0]
 switching_cost = [1.0, 3.0]
 """
 
@@ -84,9 +84,9 @@ def test_grid_lines_take_colour_from_the_first_lever_and_style_from_the_second(g
     assert len(colours) == 3 and len(styles) == 2
     assert all(colour_distance(a, b) > 15 for a, b in itertools.combinations(colours, 2))
     legend = [t.get_text().strip() for t in ax.get_legend().get_texts()]
-    assert legend == ["colour: domestic_subsidy", "0", "0.2", "0.4", "line style: switching_cost", "1", "3"]
+    assert legend == ["colour: export_control_severity", "0", "0.5", "1", "line style: switching_cost", "1", "3"]
     title = " ".join(ax.get_title().split())
-    assert "n_customers=150" in title and "export_control_severity=0" in title  # the levers that were set
+    assert "n_customers=150" in title and "domestic_subsidy=0.1" in title  # the levers that were set
     assert "bands: 95% CI" in title and len(ax.collections) == 6
     for band in ax.collections:  # shares: bands stay within [0, 100] %
         ys = np.concatenate([p.vertices[:, 1] for p in band.get_paths()])
