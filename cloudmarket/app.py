@@ -20,6 +20,7 @@ Example
 from __future__ import annotations
 
 import html
+import warnings
 import weakref
 from typing import Any
 
@@ -56,6 +57,15 @@ SLIDER_VALUES_CSS = """
 .v-application .v-slider__thumb-label > * { transform: none !important; }
 """.replace("LABEL", LABEL_COLOUR)
 FIGSIZE = (5.2, 3.5)  # inches at 100 dpi: about the width of a grid cell, so text is not shrunk
+
+# The tab is titled by solara.Title in Page; SolaraViz always draws a tab bar, which for
+# our one page of components is a lone "PAGE 0" tab: hide the bar when it holds one tab.
+SINGLE_TAB_CSS = ".v-tabs:not(:has(.v-tab + .v-tab)) { display: none !important; }"
+PAGE_TITLE = "Cloud market"
+
+# Served on 127.0.0.1 over http, Solara cannot set its SameSite=None cookie and warns in
+# 12 lines on every page load; the Lax cookie it falls back to is what a local page needs.
+warnings.filterwarnings("ignore", message="Cookies with samesite=none require https", category=UserWarning)
 
 # Reactive values are kept per browser session (per kernel) by Solara.
 build_error = solara.reactive("")  # message of the last failed Reset, shown on the page
@@ -408,5 +418,6 @@ COMPONENTS = [MarketNow, IndustryGraph, SharesChart, ConcentrationChart, Strateg
 def Page():
     """The page: one model per browser session, built from the controls' starting values."""
     model = solara.use_memo(lambda: PageMarket(**initial_controls()), [])
-    solara.Style(SLIDER_VALUES_CSS)
-    SolaraViz(model, components=COMPONENTS, model_params=model_params(), name="Cloud market")
+    solara.Title(PAGE_TITLE)
+    solara.Style(SLIDER_VALUES_CSS + SINGLE_TAB_CSS)
+    SolaraViz(model, components=COMPONENTS, model_params=model_params(), name=PAGE_TITLE)

@@ -22,6 +22,7 @@ Example
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -32,9 +33,18 @@ import pandas as pd
 
 from cloudmarket.experiments.store import MANIFEST, Store, StoreError
 
-MARKET_COLUMNS = ("hhi", "cr3", "churn", "instability", "within_industry_hhi", "count_hhi")
-VENDOR_COLUMNS = ("share", "spend_share", "iaas_investment_share", "capacity", "demand", "congestion",
-                  "iaas_quality", "paas_quality", "price", "revenue", "cost", "investment", "profit", "cash")
+from cloudmarket.model.market import MARKET_REPORTS, VENDOR_NUMBERS
+
+# The metric vocabulary of every command comes from the model's own tables, so a column the
+# model adds is a metric at once; a store made by another version is checked against its files.
+MARKET_COLUMNS = tuple(MARKET_REPORTS)
+VENDOR_COLUMNS = tuple(VENDOR_NUMBERS)
+SHARE_COLUMNS = ("share", "spend_share", "iaas_investment_share")  # fractions in [0, 1]
+DEFAULT_METRIC = "spend_share:huawei"
+MIN_CI_RUNS = 3  # fewer runs than this: a mean is shown, flagged, and no interval
+METRIC_HELP = ("METRIC is VENDOR_COLUMN:VENDOR or MARKET_COLUMN, taken at the final step. Vendor columns: "
+               + ", ".join(VENDOR_COLUMNS) + " (spend_share = share of spend, share = share of customers). "
+               "Market columns: " + ", ".join(MARKET_COLUMNS) + ". Examples: spend_share:huawei, hhi.")
 
 
 class AnalysisError(ValueError):
@@ -55,6 +65,22 @@ class Metric:
     def __str__(self) -> str:
         return self.column if self.vendor is None else f"{self.column}:{self.vendor}"
 
+    @property
+    def is_share(self) -> bool:
+        """True for a vendor share (a fraction in [0, 1]): intervals are kept within it."""
+        return self.vendor is not None and self.column in SHARE_COLUMNS
+
+    def describe(self) -> str:
+        """Words for titles and tables: ``huawei share of spend``, ``hhi``.
+
+        >>> parse_metric("spend_share:huawei").describe(), parse_metric("share:aws").describe()
+        ('huawei share of spend', 'aws share of customers')
+        """
+        words = {"spend_share": "share of spend", "share": "share of customers"}
+        if self.vendor is None:
+            return self.column
+        return f"{self.vendor} {words.get(self.column, self.column.replace('_', ' '))}"
+
 
 def parse_metric(text: str) -> Metric:
     """Parse ``COLUMN:VENDOR`` or ``COLUMN``.
@@ -69,7 +95,7 @@ def parse_metric(text: str) -> Metric:
         return Metric(column, vendor)
     if column not in MARKET_COLUMNS:
         raise AnalysisError(f"--metric = {text!r}: give a market column ({', '.join(MARKET_COLUMNS)}) "
-                            f"or VENDOR_COLUMN:VENDOR, e.g. share:huawei")
+                            f"or VENDOR_COLUMN:VENDOR, e.g. spend_share:huawei")
     return Metric(column)
 
 
@@ -128,19 +154,64 @@ class Results:
         """Vendor rows of the done runs: run_id, step, period, vendor, share, spend_share, ..."""
         return self.sql("SELECT * FROM vendors ORDER BY run_id, step, vendor")
 
-    def final(self, metric: Metric | str) -> pd.DataFrame:
-        """One row per done run: run_id, swept parameters, point, replication, value at the last step."""
+    def final(self, metric: Metric | str, step: int | None = None) -> pd.DataFrame:
+        """One row per done run: run_id, swept parameters, point, replication, value at the last step.
+
+        ``step`` takes the value at that step instead (it must be a collected step).
+        """
         metric = parse_metric(metric) if isinstance(metric, str) else metric
+        self._check_column(metric)
         where = "" if metric.vendor is None else f"AND t.vendor = {_quote(metric.vendor)}"
+        if step is None:
+            last = f"(SELECT run_id, max(step) AS last FROM {metric.table} GROUP BY run_id)"
+        else:
+            steps = self.sql(f"SELECT DISTINCT step FROM {metric.table} ORDER BY step").step.tolist()
+            if int(step) not in steps:
+                shown = f"{steps[0]}..{steps[-1]}" if len(steps) > 5 else ", ".join(map(str, steps)) or "none"
+                raise AnalysisError(f"--step = {step!r}: not a collected step of this store; steps: {shown}")
+            last = f"(SELECT DISTINCT run_id, {int(step)} AS last FROM {metric.table})"
         values = self.sql(
             f"SELECT t.run_id, t.{metric.column} AS value FROM {metric.table} t "
-            f"JOIN (SELECT run_id, max(step) AS last FROM {metric.table} GROUP BY run_id) l "
-            f"ON t.run_id = l.run_id AND t.step = l.last {where}")
+            f"JOIN {last} l ON t.run_id = l.run_id AND t.step = l.last {where}")
         done = self.runs[self.runs.status == "done"]
         if metric.vendor is not None and len(done) and values.empty:
             known = self.sql("SELECT DISTINCT vendor FROM vendors ORDER BY vendor").vendor.tolist()
             raise AnalysisError(f"--metric = {str(metric)!r}: no vendor {metric.vendor!r}; vendors: {', '.join(known)}")
         return done.merge(values, on="run_id", how="inner")
+
+    def _check_column(self, metric: Metric) -> None:
+        """A metric column the model knows but this store's files lack (an older model) is an error."""
+        files = sorted((self.root / metric.table).glob("*.parquet"))
+        if files:
+            import pyarrow.parquet as pq
+
+            names = pq.read_schema(files[0]).names
+            if metric.column not in names:
+                known = [n for n in names if n not in ("run_id", "step", "period", "vendor")]
+                raise AnalysisError(f"--metric = {str(metric)!r}: this store's {metric.table} tables have no column "
+                                    f"{metric.column!r}; columns: {', '.join(known)}")
+
+    def parameters(self) -> pd.DataFrame:
+        """One row per run: run_id, point, replication, seed, status and EVERY model parameter.
+
+        runs.parquet may hold only the swept parameters (stores written before it held them
+        all); the fixed ones then come from the manifest's spec, and what the spec left out
+        from the model's defaults of this version.
+        """
+        from cloudmarket.model.params import SCHEMA, defaults
+
+        runs = self.runs.copy()
+        fixed = {**defaults(), **self.manifest["spec"]["canonical"].get("parameters", {})}
+        for name in SCHEMA:
+            if name not in runs.columns:
+                value = fixed[name]
+                runs[name] = [list(value) for _ in range(len(runs))] if isinstance(value, list) else value
+        return runs
+
+    def fixed_parameters(self) -> dict[str, Any]:
+        """Parameters the spec set and did not sweep (as given in the manifest)."""
+        given = self.manifest["spec"]["canonical"].get("parameters", {})
+        return {k: v for k, v in given.items() if k not in self.swept}
 
 
 def load_results(root: str | Path) -> Results:
@@ -156,26 +227,38 @@ def load_results(root: str | Path) -> Results:
 
 
 # ---------------------------------------------------------------------- statistics
-def mean_ci(values: np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
-    """Mean and Student-t confidence interval; NaN bounds when fewer than two values.
+def mean_ci(values: np.ndarray, level: float = 0.95,
+            bounds: tuple[float, float] | None = None) -> tuple[float, float, float]:
+    """Mean and Student-t confidence interval; NaN bounds below MIN_CI_RUNS values.
+
+    With fewer than three values the interval says more about the t quantile (12.7 at two
+    values) than about the data, so none is given. ``bounds`` keeps the interval inside the
+    range the quantity can take (shares: (0, 1)), where a symmetric t interval could not be.
 
     >>> [round(x, 3) for x in mean_ci(np.array([1.0, 2.0, 3.0]))]
     [2.0, -0.484, 4.484]
+    >>> [round(x, 3) for x in mean_ci(np.array([0.01, 0.02, 0.12]), bounds=(0.0, 1.0))]
+    [0.05, 0.0, 0.201]
+    >>> mean_ci(np.array([0.4, 0.5]))[1:]
+    (nan, nan)
     """
     from scipy import stats
 
     values = np.asarray(values, dtype=float)
     mean = float(values.mean()) if len(values) else float("nan")
-    if len(values) < 2:
+    if len(values) < MIN_CI_RUNS:
         return mean, float("nan"), float("nan")
     half = stats.t.ppf(0.5 + level / 2, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
-    return mean, float(mean - half), float(mean + half)
+    low, high = mean - half, mean + half
+    if bounds is not None:
+        low, high = max(low, bounds[0]), min(high, bounds[1])
+    return mean, float(low), float(high)
 
 
 def bootstrap_ci(values: np.ndarray, n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> tuple[float, float]:
     """Percentile bootstrap confidence interval of the mean (seeded, so reproducible)."""
     values = np.asarray(values, dtype=float)
-    if len(values) < 2:
+    if len(values) < MIN_CI_RUNS:
         return float("nan"), float("nan")
     rng = np.random.default_rng(seed)
     means = values[rng.integers(0, len(values), size=(n_boot, len(values)))].mean(axis=1)
@@ -193,9 +276,13 @@ def _hashable(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
 
 
 def summarise(results: Results, column: str = "spend_share", level: float = 0.95) -> pd.DataFrame:
-    """Per design point and vendor: runs, mean final ``column`` and its confidence interval."""
+    """Per design point and vendor: runs, mean final ``column`` and its confidence interval.
+
+    Shares get intervals within [0, 1]; points with fewer than MIN_CI_RUNS runs get none.
+    """
     if column not in VENDOR_COLUMNS:
         raise AnalysisError(f"--column = {column!r}: must be one of {', '.join(VENDOR_COLUMNS)}")
+    bounds = (0.0, 1.0) if column in SHARE_COLUMNS else None
     finals = results.sql(
         f"SELECT v.run_id, v.vendor, v.{column} AS value FROM vendors v "
         f"JOIN (SELECT run_id, max(step) AS last FROM vendors GROUP BY run_id) l "
@@ -205,7 +292,7 @@ def summarise(results: Results, column: str = "spend_share", level: float = 0.95
     table = runs[["run_id", "point", *keys]].merge(finals, on="run_id")
     rows = []
     for (point, vendor), group in table.groupby(["point", "vendor"], sort=False):
-        mean, low, high = mean_ci(group.value.to_numpy(), level)
+        mean, low, high = mean_ci(group.value.to_numpy(), level, bounds)
         rows.append({"point": point, **group.iloc[0][keys].to_dict(), "vendor": vendor, "runs": len(group),
                      "mean": mean, "ci_low": low, "ci_high": high})
     out = pd.DataFrame(rows, columns=["point", *keys, "vendor", "runs", "mean", "ci_low", "ci_high"])
@@ -291,11 +378,53 @@ def sobol_indices(results: Results, metric: str | Metric, seed: int = 0) -> pd.D
     # SALib leaves the bootstrap unseeded when seed is falsy: shift by one so that every
     # seed, 0 included, gives the same confidence intervals on every call.
     indices = sobol.analyze(problem, y, calc_second_order=False, conf_level=0.95, seed=int(seed) + 1)
-    return pd.DataFrame({"parameter": problem["names"],
+    table = pd.DataFrame({"parameter": problem["names"],
                          "S1": indices["S1"], "S1_ci_low": indices["S1"] - indices["S1_conf"],
                          "S1_ci_high": indices["S1"] + indices["S1_conf"],
                          "ST": indices["ST"], "ST_ci_low": indices["ST"] - indices["ST_conf"],
                          "ST_ci_high": indices["ST"] + indices["ST_conf"]})
+    table.attrs["warnings"] = sobol_warnings(table, int(spec.samples or 0))
+    for message in table.attrs["warnings"]:
+        warnings.warn(message, SobolWarning, stacklevel=2)
+    return table
+
+
+class SobolWarning(UserWarning):
+    """Sobol' indices from too few samples, or indices that cannot both be right."""
+
+
+MIN_SOBOL_SAMPLES = 64  # base samples below which Saltelli estimates are mostly noise
+SOBOL_SLACK = 0.05  # estimation noise tolerated before S1 > ST or a bound outside [0, 1] is flagged
+
+
+def sobol_warnings(table: pd.DataFrame, samples: int) -> list[str]:
+    """Plain-language warnings about a Sobol' table: too few samples, implausible indices.
+
+    S1 > ST cannot hold (a parameter's effect alone cannot exceed its effect with all its
+    interactions), and indices are shares of variance, in [0, 1]: estimates that break
+    either say the sample is too small to read, not something about the model.
+
+    >>> t = pd.DataFrame({"parameter": ["a"], "S1": [0.6], "ST": [0.3], "S1_ci_low": [0.1],
+    ...                   "S1_ci_high": [1.2], "ST_ci_low": [0.1], "ST_ci_high": [0.5]})
+    >>> for w in sobol_warnings(t, 16): print(w)
+    only 16 base samples (fewer than 64): the indices and their intervals are rough; raise samples
+    a: first-order index above total (S1 0.60 > ST 0.30), which cannot hold: too few samples to read these indices
+    a: 95% CI of S1 reaches beyond [0, 1] ([0.10, 1.20]): too few samples to read these indices
+    """
+    out = []
+    if samples < MIN_SOBOL_SAMPLES:
+        out.append(f"only {samples} base samples (fewer than {MIN_SOBOL_SAMPLES}): the indices and their "
+                   "intervals are rough; raise samples")
+    for _, r in table.iterrows():
+        if r.S1 > r.ST + SOBOL_SLACK:
+            out.append(f"{r.parameter}: first-order index above total (S1 {r.S1:.2f} > ST {r.ST:.2f}), "
+                       "which cannot hold: too few samples to read these indices")
+        for kind in ("S1", "ST"):
+            low, high = r[f"{kind}_ci_low"], r[f"{kind}_ci_high"]
+            if low < -SOBOL_SLACK or high > 1 + SOBOL_SLACK:
+                out.append(f"{r.parameter}: 95% CI of {kind} reaches beyond [0, 1] ([{low:.2f}, {high:.2f}]): "
+                           "too few samples to read these indices")
+    return out
 
 
 def _quote(value: Any) -> str:

@@ -42,12 +42,27 @@ class UsageError(Exception):
     """Bad command-line input: reported on stderr with exit status 2."""
 
 
+def _metric_help() -> str:
+    from cloudmarket.experiments.analysis import METRIC_HELP
+
+    return METRIC_HELP
+
+
+def _command(sub, name: str, summary: str, description: str) -> argparse.ArgumentParser:
+    """A subcommand with a one-line summary (in `cloudmarket --help`) and a description (in its own --help)."""
+    # argparse %-formats help strings but prints descriptions as they are
+    text = f"{summary[0].upper()}{summary[1:]}. {description}".replace("%%", "%")
+    return sub.add_parser(name, help=summary, description=text)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cloudmarket", description=__doc__.split("\n\n")[0])
     parser.add_argument("--version", action="version", version=f"cloudmarket {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    run = sub.add_parser("run", help="run one market and print its shares, HHI and churn")
+    run = _command(sub, "run", "run one market and print its shares, HHI and churn",
+                   "Every parameter of `cloudmarket params` can be set; bad values exit with status 2 "
+                   "and write nothing.")
     run.add_argument("--scenario", help="starting market (china-2020 | global-2020)")
     run.add_argument("--steps", help="quarters to simulate (default 22)")
     run.add_argument("--seed", default="0", help="random seed (integer, default 0)")
@@ -60,13 +75,20 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--plot", metavar="FILE.png", help="draw share over time to this PNG")
     run.set_defaults(handler=cmd_run)
 
-    params = sub.add_parser("params", help="list every parameter: type, default, range, meaning")
-    params.add_argument("--group", choices=sorted({p.group for p in SCHEMA.values()}))
+    params = _command(sub, "params", "list every parameter: type, default, range, meaning",
+                      "The one schema (model/params.py) that runs, specs and the browser page all check against.")
+    params.add_argument("--group", choices=sorted({p.group for p in SCHEMA.values()}),
+                        help="only the parameters of this group")
     params.set_defaults(handler=cmd_params)
 
-    viz = sub.add_parser("viz", help="serve the SolaraViz page (cloudmarket.app) on 127.0.0.1")
-    viz.add_argument("--host", default="127.0.0.1")
-    viz.add_argument("--port", default="8765")
+    viz = _command(sub, "viz", "serve the SolaraViz page (cloudmarket.app) on 127.0.0.1",
+                   "Watch one market in the browser, with the policy levers as controls. Offline, Solara's "
+                   "front-end files must be seeded once first: bash scripts/setup_browser.sh")
+    viz.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1, this machine only)")
+    viz.add_argument("--port", default="8765", help="port to listen on (default 8765)")
+    viz.add_argument("--cdn", action="store_true",
+                     help="serve even when Solara's front-end files are not seeded (Solara fetches them "
+                          "from its CDN, which needs internet access)")
     viz.set_defaults(handler=cmd_viz)
 
     _add_experiment_commands(sub)
@@ -75,7 +97,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def _add_experiment_commands(sub) -> None:
     """The experiment subcommands: sweep, status, summary, compare, sensitivity."""
-    sweep = sub.add_parser("sweep", help="run an experiment spec (TOML) into a Parquet store; resumes and extends")
+    sweep = _command(sub, "sweep", "run an experiment spec (TOML) into a Parquet store; resumes and extends",
+                     "Re-running the same command runs only what is missing or failed; more replications or "
+                     "samples extend the store. A bad spec exits with status 2 and leaves the store untouched.")
     sweep.add_argument("spec", metavar="SPEC", help="experiment spec: a TOML file, or the name of a shipped one (quick, sanctions, sensitivity)")
     sweep.add_argument("--out", required=True, metavar="DIR", help="store directory (created; re-use it to resume)")
     sweep.add_argument("--backend", choices=BACKEND_NAMES, help="serial | local (process pool, default) | dask")
@@ -84,45 +108,91 @@ def _add_experiment_commands(sub) -> None:
     sweep.add_argument("--quiet", action="store_true", help="no progress bar")
     sweep.set_defaults(handler=cmd_sweep)
 
-    status = sub.add_parser("status", help="runs done / failed / pending in a store")
-    status.add_argument("dir", metavar="DIR")
+    status = _command(sub, "status", "runs done / failed / pending in a store",
+                      "Also the design, and when the last sweep started and whether it finished.")
+    status.add_argument("dir", metavar="DIR", help="experiment store (the --out of a sweep)")
     status.set_defaults(handler=cmd_status)
 
-    summary = sub.add_parser("summary", help="per design point: mean final shares with 95%% CI")
-    summary.add_argument("dir", metavar="DIR")
-    summary.add_argument("--column", default="spend_share", help="vendor column to summarise (default spend_share)")
+    summary = _command(sub, "summary", "per design point: mean final shares with 95%% CI",
+                       "One line per design point, one cell per vendor: the mean over replications and a "
+                       "Student-t 95%% interval, kept within [0, 1] for shares. Points with fewer than 3 runs "
+                       "show the mean only, flagged (n<3). " + _metric_help())
+    summary.add_argument("dir", metavar="DIR", help="experiment store (the --out of a sweep)")
+    summary.add_argument("--column", default="spend_share", metavar="VENDOR_COLUMN",
+                         help="vendor column to summarise, as in a metric COLUMN:VENDOR (default spend_share)")
     summary.set_defaults(handler=cmd_summary)
 
-    compare = sub.add_parser("compare", help="paired differences vs a baseline value, bootstrap 95%% CI")
-    compare.add_argument("dir", metavar="DIR")
-    compare.add_argument("--metric", required=True, help="COLUMN:VENDOR (share:huawei) or a market column (hhi)")
+    compare = _command(sub, "compare", "paired differences vs a baseline value, bootstrap 95%% CI",
+                       "Runs are paired when they share the replication (so the seed) and every other swept "
+                       "parameter. " + _metric_help())
+    compare.add_argument("dir", metavar="DIR", help="experiment store (a grid design)")
+    compare.add_argument("--metric", default="spend_share:huawei", metavar="METRIC",
+                         help="what to compare (default spend_share:huawei); see above")
     compare.add_argument("--by", required=True, help="swept parameter whose values are compared")
     compare.add_argument("--baseline", help="value of --by to compare against (default: its first value)")
     compare.set_defaults(handler=cmd_compare)
 
-    sensitivity = sub.add_parser("sensitivity", help="Sobol' indices (first, total) with 95%% CI")
-    sensitivity.add_argument("dir", metavar="DIR")
-    sensitivity.add_argument("--metric", default="spend_share:huawei",
-                             help="COLUMN:VENDOR or a market column (default spend_share:huawei)")
+    sensitivity = _command(sub, "sensitivity", "Sobol' indices (first, total) with 95%% CI",
+                           "Needs a store with design = \"sobol\". Warns below 64 base samples and when the "
+                           "indices cannot be right (S1 > ST, intervals beyond [0, 1]). " + _metric_help())
+    sensitivity.add_argument("dir", metavar="DIR", help="experiment store (a Sobol' design)")
+    sensitivity.add_argument("--metric", default="spend_share:huawei", metavar="METRIC",
+                             help="output to analyse (default spend_share:huawei); see above")
     sensitivity.set_defaults(handler=cmd_sensitivity)
 
-    calibrate = sub.add_parser("calibrate", help="fit behavioural parameters to observed shares "
-                               "(experiments/calibration.py; stages are resumable stores)")
+    calibrate = _command(sub, "calibrate", "fit behavioural parameters to observed shares",
+                         "Latin hypercube search, a refining hypercube, rejection-ABC acceptance and a check "
+                         "with fresh seeds (experiments/calibration.py); each stage is a resumable store under "
+                         "--out.")
     calibrate.add_argument("spec", metavar="SPEC", help="calibration spec: a TOML file, or a shipped name (calibrate_china)")
     calibrate.add_argument("--out", required=True, metavar="DIR", help="output directory (one store per stage)")
     calibrate.add_argument("--holdout", metavar="K", help="keep the last K observed quarters out of the objective")
-    calibrate.add_argument("--backend", choices=BACKEND_NAMES)
-    calibrate.add_argument("--workers", metavar="N")
-    calibrate.add_argument("--scheduler", metavar="tcp://HOST:PORT")
+    calibrate.add_argument("--backend", choices=BACKEND_NAMES, help="serial | local (process pool, default) | dask")
+    calibrate.add_argument("--workers", metavar="N", help="worker processes (default: all cores)")
+    calibrate.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                           help="Dask scheduler address (implies --backend dask)")
     calibrate.add_argument("--quiet", action="store_true", help="no progress bars")
     calibrate.set_defaults(handler=cmd_calibrate)
 
-    plot = sub.add_parser("plot", help="draw a vendor's share over time at every design point (PNG)")
-    plot.add_argument("dir", metavar="DIR")
+    plot = _command(sub, "plot", "draw a vendor's share over time at every design point (PNG)",
+                    "A grid store gets one colour per value of the first swept parameter and one line style "
+                    "per value of the second; an LHS or Sobol' store gets the final value over the parameter "
+                    "space and partial-dependence lines. The metric is COLUMN:VENDOR, from --vendor and "
+                    "--column (or --metric). " + _metric_help())
+    plot.add_argument("dir", metavar="DIR", help="experiment store (the --out of a sweep)")
     plot.add_argument("--vendor", default="huawei", help="vendor to draw (default huawei)")
-    plot.add_argument("--column", default="spend_share", help="vendor column (default spend_share)")
+    plot.add_argument("--column", default="spend_share", metavar="VENDOR_COLUMN",
+                      help="vendor column (default spend_share = share of spend; share = share of customers)")
+    plot.add_argument("--metric", metavar="COLUMN:VENDOR", help="the same as --column COLUMN --vendor VENDOR")
     plot.add_argument("--out", required=True, metavar="FILE.png", help="where to write the chart")
     plot.set_defaults(handler=cmd_plot)
+
+    discover = _command(sub, "discover", "scenario discovery: which parameter ranges give an outcome (PRIM or CART)",
+                        "A run is a case of interest when METRIC is below (or above) the threshold. EMA "
+                        "Workbench's PRIM or CART finds boxes of the swept parameters holding those runs; "
+                        "it prints each box (coverage, density, the limits of each restricted parameter) and "
+                        "the feature scores of every varied parameter, and writes the trade-off curve and box "
+                        "plots (PNG) with boxes.csv and feature_scores.csv under --out. Best on an LHS store. "
+                        + _metric_help())
+    discover.add_argument("dir", metavar="DIR", help="experiment store (an LHS, Sobol' or grid design)")
+    discover.add_argument("--metric", required=True, metavar="METRIC", help="outcome, e.g. spend_share:huawei or hhi")
+    bound = discover.add_mutually_exclusive_group(required=True)
+    bound.add_argument("--below", metavar="X", help="cases of interest: METRIC < X (shares are fractions: 0.05 = 5%%)")
+    bound.add_argument("--above", metavar="X", help="cases of interest: METRIC > X")
+    discover.add_argument("--step", metavar="N", help="take METRIC at step N instead of the final step")
+    discover.add_argument("--method", default="prim", choices=("prim", "cart"), help="rule induction (default prim)")
+    discover.add_argument("--min-density", dest="min_density", default="0.8", metavar="D",
+                          help="the box reported from PRIM's trade-off is the one with most coverage among those "
+                               "with density >= D (default 0.8)")
+    discover.add_argument("--out", metavar="DIR", help="write PNGs and CSVs here (default DIR/discover)")
+    discover.set_defaults(handler=cmd_discover)
+
+    export = _command(sub, "export", "write a store as tidy CSV files joined with every run's parameters",
+                      "runs.csv (one row per run, every parameter), market.csv (run x step) and vendors.csv "
+                      "(run x step x vendor), each row with its run's parameters; lists as a;b.")
+    export.add_argument("dir", metavar="DIR", help="experiment store (the --out of a sweep)")
+    export.add_argument("--csv", required=True, metavar="OUT_DIR", help="folder for the CSV files (created)")
+    export.set_defaults(handler=cmd_export)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -136,6 +206,19 @@ def main(argv: list[str] | None = None) -> int:
     except (ParameterError, UsageError, SpecError, StoreError, AnalysisError) as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USAGE
+    except BrokenPipeError:
+        return _reader_left()
+
+
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what `yes | head` reports
+
+
+def _reader_left() -> int:
+    """The reader of our output (e.g. `| head`) closed the pipe: stop quietly, as Unix tools do."""
+    # Point stdout at /dev/null so that flushing it at exit does not raise again.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return EXIT_BROKEN_PIPE
 
 
 # ---------------------------------------------------------------------- params
@@ -356,7 +439,10 @@ def format_summary(table, swept: list[str], column: str) -> str:
     percent = column in ("share", "spend_share", "iaas_investment_share")
     scale = 100.0 if percent else 1.0
     vendors = list(dict.fromkeys(table.vendor))
+    from cloudmarket.experiments.analysis import MIN_CI_RUNS
+
     lines = [f"final {column}{' (%)' if percent else ''}: mean [95% CI] over replications"]
+    few = False
     head = [*swept, "runs", *vendors]
     rows = []
     for _, point in table.groupby("point", sort=True):
@@ -365,12 +451,19 @@ def format_summary(table, swept: list[str], column: str) -> str:
         by_vendor = point.set_index("vendor")
         for v in vendors:
             r = by_vendor.loc[v]
-            cells.append(f"{scale * r['mean']:.1f} [{scale * r.ci_low:.1f}, {scale * r.ci_high:.1f}]"
-                         if r.ci_low == r.ci_low else f"{scale * r['mean']:.1f}")
+            if r.runs < MIN_CI_RUNS:
+                few = True
+                cells.append(f"{scale * r['mean']:.1f} (n<{MIN_CI_RUNS})")
+            else:
+                cells.append(f"{scale * r['mean']:.1f} [{scale * r.ci_low:.1f}, {scale * r.ci_high:.1f}]"
+                             if r.ci_low == r.ci_low else f"{scale * r['mean']:.1f}")
         rows.append(cells)
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
     lines.append("  ".join(h.rjust(w) for h, w in zip(head, widths, strict=True)))
     lines += ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    if few:
+        lines.append(f"(n<{MIN_CI_RUNS}): fewer than {MIN_CI_RUNS} runs at this point, too few for an interval; "
+                     "the mean alone is shown. Add replications to get one.")
     return "\n".join(lines)
 
 
@@ -395,37 +488,59 @@ def cmd_compare(args: argparse.Namespace) -> int:
     print(f"{metric} at the final step: paired difference vs {args.by} = {_fmt_value(base)}{unit}, "
           f"bootstrap 95% CI; pairs share replication seed and other swept parameters")
     print(f"{args.by:>24} {'pairs':>6} {'mean':>10} {'baseline':>10} {'difference':>11} {'95% CI':>22}")
+    from cloudmarket.experiments.analysis import MIN_CI_RUNS
+
+    few = False
     for _, r in table.iterrows():
+        if r.pairs < MIN_CI_RUNS:
+            few, ci = True, f"(n<{MIN_CI_RUNS})"
+        else:
+            ci = "[" + format(scale * r.ci_low, "+.3f") + ", " + format(scale * r.ci_high, "+.3f") + "]"
         print(f"{_fmt_value(r[args.by]):>24} {int(r.pairs):>6} {scale * r['mean']:>10.3f} "
-              f"{scale * r.mean_baseline:>10.3f} {scale * r.difference:>+11.3f} "
-              f"{'[' + format(scale * r.ci_low, '+.3f') + ', ' + format(scale * r.ci_high, '+.3f') + ']':>22}")
+              f"{scale * r.mean_baseline:>10.3f} {scale * r.difference:>+11.3f} {ci:>22}")
+    if few:
+        print(f"(n<{MIN_CI_RUNS}): fewer than {MIN_CI_RUNS} pairs, too few for an interval; add replications")
     return 0
 
 
 def cmd_sensitivity(args: argparse.Namespace) -> int:
     from cloudmarket.experiments.analysis import load_results, parse_metric, sobol_indices
 
+    import warnings
+
     metric = parse_metric(args.metric)
     results = load_results(args.dir)
-    table = sobol_indices(results, metric)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the same messages are printed below, once, in plain words
+        table = sobol_indices(results, metric)
     print(f"Sobol' indices of {metric} at the final step (mean over replications), 95% CI")
     print(f"{'parameter':>26} {'first (S1)':>10} {'95% CI':>18} {'total (ST)':>10} {'95% CI':>18}")
     for _, r in table.iterrows():
         print(f"{r.parameter:>26} {r.S1:>10.3f} {f'[{r.S1_ci_low:.3f}, {r.S1_ci_high:.3f}]':>18} "
               f"{r.ST:>10.3f} {f'[{r.ST_ci_low:.3f}, {r.ST_ci_high:.3f}]':>18}")
+    for message in table.attrs.get("warnings", []):
+        print(f"warning: {message}", file=sys.stderr)
     return 0
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    from cloudmarket.experiments.analysis import VENDOR_COLUMNS, load_results
+    from cloudmarket.experiments.analysis import VENDOR_COLUMNS, load_results, parse_metric
     from cloudmarket.experiments.plots import plot_vendor_share
     from cloudmarket.experiments.store import atomic_write
 
     out = _check_suffix("--out", args.out, ".png")
-    if args.column not in VENDOR_COLUMNS:
-        raise UsageError(f"--column = {args.column!r}: must be one of {', '.join(VENDOR_COLUMNS)}")
-    fig = plot_vendor_share(load_results(args.dir), args.vendor, args.column)
-    atomic_write(out, lambda p: fig.savefig(p, dpi=110, format="png"))
+    column, vendor = args.column, args.vendor
+    if args.metric is not None:
+        metric = parse_metric(args.metric)
+        if metric.vendor is None:
+            raise UsageError(f"--metric = {args.metric!r}: plot draws a vendor column, COLUMN:VENDOR "
+                             "(e.g. spend_share:huawei)")
+        column, vendor = metric.column, metric.vendor
+    if column not in VENDOR_COLUMNS:
+        raise UsageError(f"--column = {column!r}: must be one of {', '.join(VENDOR_COLUMNS)}")
+    fig = plot_vendor_share(load_results(args.dir), vendor, column)
+    # the PNG describes itself: its alt text goes into the file's Description
+    atomic_write(out, lambda p: fig.savefig(p, dpi=110, format="png", metadata={"Description": fig.alt_text}))
     print(f"wrote {out}")
     return 0
 
@@ -441,6 +556,11 @@ def cmd_viz(args: argparse.Namespace) -> int:
         raise UsageError(f"--port = {args.port!r}: must be a whole number in [1, 65535]")
     if importlib.util.find_spec("solara") is None:
         raise UsageError("solara is not installed: pip install 'cloudmarket[viz]' (make test does it)")
+    missing = missing_frontend_files()
+    if missing and not args.cdn:
+        raise UsageError(f"Solara's front-end files are missing ({', '.join(missing[1])} not in {missing[0]}): "
+                         "offline the page would stay blank. Seed them once with `bash scripts/setup_browser.sh` "
+                         "(from the project's checkout), or pass --cdn to let Solara fetch them from the internet")
     env = {**os.environ, "SOLARA_TELEMETRY_MIXPANEL_ENABLE": "False"}
     # the page is a module of the package, so an installed wheel serves it as a checkout does
     cmd = [sys.executable, "-m", "solara", "run", "cloudmarket.app", "--host", args.host, "--port", str(port),
@@ -448,6 +568,76 @@ def cmd_viz(args: argparse.Namespace) -> int:
     print(f"serving on http://{args.host}:{port}/  (Ctrl-C to stop)", flush=True)
     # exec, not a child process: the server keeps this PID, so stopping it by PID works
     os.execve(sys.executable, cmd, env)
+
+
+def missing_frontend_files() -> tuple[str, list[str]] | None:
+    """(cache folder, missing packages) when Solara's front end is not seeded; None when it is.
+
+    Solara serves its front end through a proxy that caches a public CDN into the venv;
+    ``scripts/setup_browser.sh`` fills that cache from npm so the page works offline.
+    """
+    import re
+
+    from solara.server import settings
+
+    cache = Path(settings.assets.proxy_cache_dir)
+    template = Path(settings.__file__).parent / "templates" / "solara.html.j2"
+    apps = sorted(set(re.findall(r"@widgetti/solara-vuetify3?-app@[0-9][0-9.]*[0-9]", template.read_text())))
+    missing = [a for a in [*apps, "requirejs@2.3.6"] if not (cache / a / "package.json").is_file()]
+    return (str(cache), missing) if missing else None
+
+
+# ---------------------------------------------------------------------- discovery and export
+def cmd_discover(args: argparse.Namespace) -> int:
+    """Scenario discovery on a store (experiments/discover.py); PNGs and CSVs under --out."""
+    from cloudmarket.experiments.analysis import load_results, parse_metric
+    from cloudmarket.experiments.discover import discover, write_outputs
+
+    metric = parse_metric(args.metric)
+    below = _number("--below", args.below)
+    above = _number("--above", args.above)
+    step = None
+    if args.step is not None:
+        try:
+            step = int(args.step)
+        except ValueError:
+            step = -1
+        if step < 0:
+            raise UsageError(f"--step = {args.step!r}: must be a whole number >= 0")
+    min_density = _number("--min-density", args.min_density)
+    if not 0.0 < min_density <= 1.0:
+        raise UsageError(f"--min-density = {args.min_density!r}: must be a number in (0, 1]")
+    results = load_results(args.dir)
+    found = discover(results, metric, below=below, above=above, step=step, method=args.method,
+                     min_density=min_density)
+    print(found.report())
+    out = Path(args.out) if args.out else Path(args.dir) / "discover"
+    files = write_outputs(found, out, title=results.manifest["name"])
+    print("wrote " + ", ".join(str(f) for f in files))
+    return 0
+
+
+def _number(flag: str, raw: str | None) -> float | None:
+    if raw is None:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise UsageError(f"{flag} = {raw!r}: must be a number") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise UsageError(f"{flag} = {raw!r}: must be a finite number")
+    return value
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Tidy CSVs of a store (experiments/export.py)."""
+    from cloudmarket.experiments.analysis import load_results
+    from cloudmarket.experiments.export import export_csv
+
+    results = load_results(args.dir)
+    for path in export_csv(results, args.csv):
+        print(f"wrote {path}")
+    return 0
 
 
 if __name__ == "__main__":

@@ -20,17 +20,42 @@ matplotlib.use("Agg")  # headless: charts are written to files or served as PNGs
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
+# Every pair of colours here (spares included) is at least MIN_COLOUR_DISTANCE apart in
+# CIELAB, so no two vendors read alike (Tencent, Baidu and AWS were once three blues).
+# Brand colours where they do not clash: AWS's orange is Alibaba's, so AWS takes gold.
 VENDOR_COLOURS = {
-    "alibaba": "#ff6a00",
-    "huawei": "#c7000b",
-    "tencent": "#1f77b4",
-    "baidu": "#2932e1",
-    "aws": "#232f3e",  # AWS "squid ink": Alibaba already has the orange
-    "microsoft": "#00a4ef",
-    "google": "#34a853",
-    "others": "#8c8c8c",
+    "alibaba": "#ff6a00",  # orange
+    "huawei": "#c7000b",  # red
+    "tencent": "#1f77b4",  # blue
+    "baidu": "#7b3fbf",  # violet
+    "aws": "#b8860b",  # dark gold
+    "microsoft": "#00b4c8",  # cyan
+    "google": "#2ca02c",  # green
+    "others": "#8c8c8c",  # grey: not one firm
 }
-_SPARE = ("#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22")
+_SPARE = ("#e377c2", "#8c564b", "#000000", "#bcbd22", "#1b1f6b")  # pink, brown, black, olive, indigo
+MIN_COLOUR_DISTANCE = 25.0  # CIE76 delta E; about 2.3 is the smallest difference an eye can see
+
+
+def colour_distance(a: str, b: str) -> float:
+    """Perceptual distance of two colours (CIE76 delta E in CIELAB, D65 white).
+
+    >>> round(colour_distance("#000000", "#ffffff"))
+    100
+    """
+    import numpy as np
+    from matplotlib.colors import to_rgb
+
+    def lab(colour: str):
+        rgb = np.array(to_rgb(colour))
+        rgb = np.where(rgb > 0.04045, ((rgb + 0.055) / 1.055) ** 2.4, rgb / 12.92)
+        xyz = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]]) @ rgb
+        f = np.cbrt(xyz / np.array([0.95047, 1.0, 1.08883]))
+        f = np.where(xyz / np.array([0.95047, 1.0, 1.08883]) > 0.008856, f,
+                     7.787 * xyz / np.array([0.95047, 1.0, 1.08883]) + 16 / 116)
+        return np.array([116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])])
+
+    return float(np.linalg.norm(lab(a) - lab(b)))
 
 
 def vendor_colour(vendor: str) -> str:

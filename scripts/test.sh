@@ -3,7 +3,7 @@
 # Mesa's Deprecation/Future warnings are errors (setup.cfg filterwarnings).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/bootstrap.sh test,viz,dist
+bash scripts/bootstrap.sh test,viz,dist,analysis,notebooks
 bash scripts/setup_browser.sh
 export MPLBACKEND=Agg
 exec .venv/bin/python -m pytest "$@"

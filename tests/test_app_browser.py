@@ -99,6 +99,7 @@ def solara_url(tmp_path_factory):
     text = log.read_text(errors="replace")
     assert "Could not load URL" not in text, f"an asset had to come from the internet:\n{text}"
     assert "Traceback" not in text, text
+    assert "samesite" not in text.lower(), f"Solara's cookie warning came back:\n{text}"
 
 
 def _srcs(images) -> list[str]:
@@ -115,6 +116,11 @@ def test_page_shows_steps_resets_and_reports_bad_values(page, solara_url, artifa
 
     # the graph and every chart: four server-side PNGs, plus the shares table
     expect(page.get_by_text("Time: 0.0")).to_be_visible(timeout=LOAD_TIMEOUT)
+    # the browser tab is named after the page, and there is no lone "PAGE 0" tab
+    expect(page).to_have_title("Cloud market")
+    lone_tab = page.locator(".v-tab")
+    expect(lone_tab).to_have_count(1)  # SolaraViz still draws it ...
+    expect(lone_tab).to_be_hidden()  # ... and the page hides it
     images = page.locator(".vue-grid-item img")
     expect(images).to_have_count(4, timeout=LOAD_TIMEOUT)
     for i in range(4):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,8 @@ import pytest
 from scipy import stats
 
 from cloudmarket.experiments import load_results
-from cloudmarket.experiments.analysis import AnalysisError, paired_differences, sobol_indices, summarise
+from cloudmarket.experiments.analysis import (AnalysisError, SobolWarning, paired_differences, sobol_indices,
+                                              sobol_warnings, summarise)
 from cloudmarket.experiments.cli import main
 from cloudmarket.experiments.runner import plan
 from cloudmarket.experiments.sampling import sobol_points
@@ -84,12 +86,13 @@ def test_summary_means_and_t_intervals_match_a_direct_computation(grid_store):
     r = load_results(grid_store)
     table = summarise(r)
     assert len(table) == 4 * 6 and (table.runs == 4).all()
+    assert (table.ci_low >= 0).all() and (table.ci_high <= 1).all()  # shares: intervals within [0, 1]
     finals = r.vendors[r.vendors.step == 6].merge(r.runs, on="run_id")
     row = table[(table.vendor == "huawei") & (table.export_control_severity == 0.9) & (table.switching_cost == 0.5)].iloc[0]
     x = finals[(finals.vendor == "huawei") & (finals.export_control_severity == 0.9)
                & (finals.switching_cost == 0.5)].spend_share.to_numpy()
     half = stats.t.ppf(0.975, len(x) - 1) * x.std(ddof=1) / np.sqrt(len(x))
-    assert row["mean"] == pytest.approx(x.mean()) and row.ci_low == pytest.approx(x.mean() - half)
+    assert row["mean"] == pytest.approx(x.mean()) and row.ci_low == pytest.approx(max(0.0, x.mean() - half))
     # Shares at each design point sum to one across vendors.
     assert table.groupby("point")["mean"].sum().to_numpy() == pytest.approx(1.0)
 
@@ -122,6 +125,7 @@ def test_compare_pairs_by_replication_and_bootstraps_the_difference(grid_store, 
 @pytest.mark.parametrize("args,message", [
     (["--metric", "share:nobody", "--by", "switching_cost"], "no vendor 'nobody'"),
     (["--metric", "shares:huawei", "--by", "switching_cost"], "vendor column must be one of"),
+    (["--by", "switching_cost", "--metric", "nonsense"], "give a market column"),
     (["--metric", "share:huawei", "--by", "peer_weight"], "--by = 'peer_weight': not a swept parameter"),
     (["--metric", "share:huawei", "--by", "switching_cost", "--baseline", "9"], "--baseline = 9.0: not a value"),
 ])
@@ -140,7 +144,8 @@ def test_sobol_design_extends_and_indices_find_the_inert_parameter(tmp_path, cap
     assert len(pts) == 8 * 4 and all(isinstance(p["b"], int) and 1 <= p["b"] <= 9 for p in pts)
 
     out = _sweep(tmp_path, SOBOL.format(samples=32), "sobol")
-    indices = sobol_indices(load_results(out), "spend_share:huawei").set_index("parameter")
+    with pytest.warns(SobolWarning, match="only 32 base samples"):
+        indices = sobol_indices(load_results(out), "spend_share:huawei").set_index("parameter")
     # imitation_rate is read only by the "imitate" rule: with Roth-Erev it cannot matter.
     assert indices.loc["imitation_rate", "ST"] == pytest.approx(0.0, abs=1e-9)
     assert indices.loc["imitation_rate", "S1"] == pytest.approx(0.0, abs=1e-9)
@@ -150,10 +155,42 @@ def test_sobol_design_extends_and_indices_find_the_inert_parameter(tmp_path, cap
     assert indices.loc["export_control_severity", "ST_ci_low"] > indices.loc["imitation_rate", "ST_ci_high"]
     assert (indices.ST_ci_low <= indices.ST).all() and (indices.ST <= indices.ST_ci_high).all()
     # the bootstrap CIs are seeded: the same call gives the same intervals (seed 0 included)
-    pd.testing.assert_frame_equal(sobol_indices(load_results(out), "spend_share:huawei", seed=0),
-                                  sobol_indices(load_results(out), "spend_share:huawei", seed=0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SobolWarning)
+        pd.testing.assert_frame_equal(sobol_indices(load_results(out), "spend_share:huawei", seed=0),
+                                      sobol_indices(load_results(out), "spend_share:huawei", seed=0))
     assert main(["sensitivity", str(out), "--metric", "spend_share:huawei"]) == 0
-    assert "export_control_severity" in capsys.readouterr().out
+    printed = capsys.readouterr()
+    assert "export_control_severity" in printed.out
+    assert "warning: only 32 base samples (fewer than 64)" in printed.err
+
+
+def test_sobol_warnings_flag_implausible_indices():
+    table = pd.DataFrame({"parameter": ["a", "b"], "S1": [0.7, 0.2], "ST": [0.4, 0.3],
+                          "S1_ci_low": [0.2, 0.1], "S1_ci_high": [1.3, 0.3],
+                          "ST_ci_low": [0.1, -0.2], "ST_ci_high": [0.7, 0.8]})
+    found = sobol_warnings(table, samples=128)
+    assert not any("base samples" in w for w in found)  # enough samples: no size warning
+    assert any(w.startswith("a: first-order index above total") for w in found)
+    assert any(w.startswith("a: 95% CI of S1 reaches beyond [0, 1]") for w in found)
+    assert any(w.startswith("b: 95% CI of ST reaches beyond [0, 1]") for w in found)
+    assert not any(w.startswith("b: first-order") for w in found)  # 0.2 <= 0.3 is plausible
+
+
+def test_summary_intervals_stay_within_0_1_and_small_samples_are_flagged(tmp_path, capsys):
+    from cloudmarket.experiments.analysis import mean_ci
+
+    # a share near zero with a spread: a plain t interval would go below 0
+    mean, low, high = mean_ci(np.array([0.001, 0.002, 0.09]), bounds=(0.0, 1.0))
+    assert low == 0.0 and 0 < mean < high <= 1.0
+    assert np.isnan(mean_ci(np.array([0.2, 0.3]))[1])  # n = 2: no interval
+    store = _sweep(tmp_path, GRID.replace("replications = 4", "replications = 2"), "two")
+    table = summarise(load_results(store))
+    assert table.ci_low.isna().all()
+    assert main(["summary", str(store)]) == 0
+    out = capsys.readouterr().out
+    assert "(n<3)" in out and "too few for an interval" in out
+    assert "[" not in out.split("\n", 2)[2]  # no interval printed for any point
 
 
 def test_sensitivity_needs_a_sobol_store(grid_store, capsys):
@@ -209,3 +246,10 @@ def test_calibrate_command_runs_the_calibration_and_validates_flags(tmp_path, ca
     assert "fitted parameters" in out and "switching_cost" in out
     assert "held-in quarters: model MAE" in out and "frozen" in out and "trend" in out
     assert (tmp_path / "cal" / "fitted.toml").exists()
+
+
+def test_compare_with_too_few_pairs_flags_instead_of_an_interval(tmp_path, capsys):
+    store = _sweep(tmp_path, GRID.replace("replications = 4", "replications = 1"), "one")
+    assert main(["compare", str(store), "--by", "export_control_severity"]) == 0  # default metric
+    out = capsys.readouterr().out
+    assert "spend_share:huawei" in out and "(n<3)" in out and "nan" not in out

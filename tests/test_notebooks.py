@@ -1,11 +1,13 @@
-"""Execute every analysis notebook top to bottom on small settings; fail on any error.
+"""Execute every analysis notebook top to bottom on small settings, with papermill; fail on any error.
 
-Each notebook's first code cell is tagged ``parameters``; like papermill, we insert a cell
-after it that overrides those names with small settings (``SMALL`` below), so the tests
-stay fast while the committed defaults are the full settings. The kernel is this project's
-venv Python, from a kernelspec written to a temporary folder (``ipykernel install
---prefix``), so a ``python3`` kernel elsewhere on the machine can never be picked up; the
-kernel's working directory is ``notebooks/``.
+Each notebook's first code cell is tagged ``parameters``; papermill inserts a cell after it
+that overrides those names with small settings (``SMALL`` below), exactly as
+``papermill notebooks/NAME.ipynb out.ipynb -p NAME VALUE`` does from the command line, so
+the tests stay fast while the committed defaults are the full settings. The kernel is
+this project's venv Python, from a kernelspec written to a temporary folder (``ipykernel
+install --prefix``), so a ``python3`` kernel elsewhere on the machine can never be picked
+up; the kernel's working directory is ``notebooks/``. Every figure must carry alt text,
+and a notebook that runs a sweep or steps a model must show a progress bar.
 
 Also a script, used by ``make notebooks``::
 
@@ -40,7 +42,9 @@ SMALL: dict[str, dict] = {
     "02_policy_sweep": {"N_CUSTOMERS": 300, "STEPS": 6, "REPLICATIONS": 3,
                         "SEVERITIES": [0.0, 0.5, 1.0], "SWITCHING_COSTS": [1.0, 3.0], "WORKERS": 2},
     "03_sensitivity": {"N_CUSTOMERS": 200, "STEPS": 6, "SAMPLES": 16, "REPLICATIONS": 1, "WORKERS": 2},
+    "04_scenario_discovery": {"N_CUSTOMERS": 200, "STEPS": 6, "SAMPLES": 48, "WORKERS": 2},
 }
+WIDGET = "application/vnd.jupyter.widget-view+json"  # how tqdm.auto draws its bar in Jupyter
 
 
 def venv_python() -> Path:
@@ -73,37 +77,42 @@ def parameters_index(nb) -> int:
     return found[0]
 
 
-def inject(nb, overrides: dict) -> None:
-    """Insert a cell after the parameters cell assigning ``overrides`` (papermill style)."""
-    if not overrides:
-        return
-    lines = ["# Injected parameters"] + [f"{k} = {v!r}" for k, v in overrides.items()]
-    cell = nbformat.v4.new_code_cell("\n".join(lines))
-    cell.metadata["tags"] = ["injected-parameters"]
-    nb.cells.insert(parameters_index(nb) + 1, cell)
+def execute(path: Path, overrides: dict, kernels_dir: Path, output: Path | None = None):
+    """Run notebook ``path`` with papermill, ``overrides`` as its parameters, in the venv kernel.
 
-
-def execute(path: Path, overrides: dict, kernels_dir: Path):
-    """Run notebook ``path`` with ``overrides`` in the venv kernel; return the executed notebook."""
+    Returns the executed notebook (also written to ``output`` when given).
+    """
+    import papermill
     from jupyter_client.kernelspec import KernelSpecManager
     from jupyter_client.manager import AsyncKernelManager
-    from nbclient import NotebookClient
 
-    nb = nbformat.read(path, as_version=4)
-    inject(nb, overrides)
     km = AsyncKernelManager(kernel_name=KERNEL_NAME,
                             kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(kernels_dir)]))
-    client = NotebookClient(nb, km=km, timeout=CELL_TIMEOUT,
-                            resources={"metadata": {"path": str(path.parent)}})
-    client.execute()
-    return nb
+    return papermill.execute_notebook(str(path), str(output) if output else None, parameters=overrides,
+                                      kernel_name=KERNEL_NAME, km=km, cwd=str(path.parent),
+                                      progress_bar=False, timeout=CELL_TIMEOUT)
+
+
+def images(nb) -> list[dict]:
+    """Every PNG output of an executed notebook: its base64 data and its metadata."""
+    return [{"data": o["data"]["image/png"], "metadata": o.get("metadata", {}).get("image/png", {})}
+            for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+            if "image/png" in o.get("data", {})]
 
 
 def write_html(nb, dest: Path) -> None:
-    """HTML copy of an executed notebook, figures embedded."""
+    """HTML copy of an executed notebook, figures embedded, each image with its alt text."""
+    import html
+
     from nbconvert import HTMLExporter
 
     body, _ = HTMLExporter().from_notebook_node(nb)
+    # nbconvert's template drops an image's alt text: put it back on each <img>
+    for image in images(nb):
+        alt = image["metadata"].get("alt")
+        if alt:
+            src = f'src="data:image/png;base64,{image["data"].strip()}"'
+            body = body.replace(src, f'alt="{html.escape(alt)}" {src}')
     dest.parent.mkdir(parents=True, exist_ok=True)
     dest.write_text(body, encoding="utf-8")
 
@@ -145,12 +154,21 @@ def test_notebook_runs(path, kernels_dir, tmp_path, artifacts_dir):
             names.add(line.split("=", 1)[0].strip())
     overrides = {k: v for k, v in overrides.items() if k in names}
     assert set(SMALL[path.stem]) <= names, f"SMALL names not in the parameters cell: {set(SMALL[path.stem]) - names}"
-    executed = execute(path, overrides, kernels_dir)  # raises CellExecutionError on any error
+    executed = execute(path, overrides, kernels_dir, tmp_path / path.name)  # raises on any cell error
     errors = [o for c in executed.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
     assert not errors
-    images = sum("image/png" in o.get("data", {}) for c in executed.cells if c.cell_type == "code" for o in c.outputs)
-    assert images >= 1, "notebook drew no figure"
+    # papermill put the small settings in, after the parameters cell
+    injected = [c for c in executed.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert len(injected) == 1 and all(f"{k} = " in injected[0].source for k in overrides)
+    pngs = images(executed)
+    assert pngs, "notebook drew no figure"
+    no_alt = [i for i, image in enumerate(pngs) if len(image["metadata"].get("alt", "")) < 30]
+    assert not no_alt, f"figures {no_alt} carry no alt text"
+    bars = [o for c in executed.cells if c.cell_type == "code" for o in c.outputs if WIDGET in o.get("data", {})]
+    assert bars, "no tqdm.auto progress bar shown"
     write_html(executed, artifacts_dir / "notebooks" / f"{path.stem}.html")
+    html_text = (artifacts_dir / "notebooks" / f"{path.stem}.html").read_text(encoding="utf-8")
+    assert html_text.count('alt="') >= len(pngs)
 
 
 # ---------------------------------------------------------------------- script
