@@ -451,8 +451,12 @@ class CalibrationReport:
 def calibrate(cspec: CalibrationSpec, out: str | Path, backend: str = "local", workers: int | None = None,
               quiet: bool = True) -> CalibrationReport:
     """Fit, check and validate (see the module doc); write fitted.toml, fit.json, CSVs and calibration.png."""
+    from cloudmarket.experiments.store import StoreError
+
     start = time.perf_counter()
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise StoreError(f"--out = {str(out)!r}: is a file; give a directory for the calibration's outputs")
     target = cspec.target
     log = (lambda msg: None) if quiet else (lambda msg: print(msg, flush=True))
     with Runner(backend, workers) as runner:

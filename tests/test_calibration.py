@@ -266,6 +266,10 @@ def test_bad_spec_exits_2_and_writes_nothing(tmp_path, capsys):
     assert main(["calibrate", str(spec), "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
     assert "calibration.accept = 2" in err and "Traceback" not in err and not (tmp_path / "out").exists()
+    (tmp_path / "file").write_text("x")
+    spec.write_text(SMALL)
+    assert main(["calibrate", str(spec), "--out", str(tmp_path / "file"), "--backend", "serial"]) == 2
+    assert "is a file" in capsys.readouterr().err and (tmp_path / "file").read_text() == "x"
 
 
 def test_holdout_must_leave_periods_to_fit_and_shipped_specs_parse():
