@@ -68,7 +68,7 @@ def plot_calibration(target: Target, shares: np.ndarray, patterns: Patterns, sum
         a.set_xlim(first_x - 0.7, steps[-1] + 0.3)
         a.grid(alpha=0.3)
     ticks = list(range(int(np.ceil(first_x)), int(steps[-1]) + 1, 2))
-    ax.set_xticks(ticks, [period_label(s) if s >= 0 else "" for s in ticks], rotation=45, ha="right", fontsize=8)
+    ax.set_xticks(ticks, [period_label(s) for s in ticks], rotation=45, ha="right", fontsize=8)
     ax.text(last_obs + 0.8, ax.get_ylim()[1] * 0.97, "continuation: no data", va="top", fontsize=8, color="dimgrey")
     ax.plot([], [], "o", color="white", mec="black", label=f"observed ({target.source.split(',')[0]})")
     ax.plot([], [], "o", mfc="white", mec="grey", label="observed before the start")
@@ -87,7 +87,7 @@ def plot_calibration(target: Target, shares: np.ndarray, patterns: Patterns, sum
     obs_hhi = target.observed_hhi()
     ax_h.plot([_x(target, lab) for lab in obs_hhi.index], obs_hhi.to_numpy(), "o", color="black", ms=5,
               label="observed")
-    ax_h.set_xticks(ticks[::2], [period_label(s) if s >= 0 else "" for s in ticks[::2]], rotation=45, ha="right",
+    ax_h.set_xticks(ticks[::2], [period_label(s) for s in ticks[::2]], rotation=45, ha="right",
                     fontsize=8)
     ax_h.set_title("HHI of the named vendors", fontsize=10)
     ax_h.legend(fontsize=7.5, loc="lower left")
