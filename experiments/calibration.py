@@ -1,39 +1,55 @@
-"""Calibrate the China scenario to observed quarterly shares (simulated method of moments).
+"""Pattern-oriented calibration of a scenario to its observed shares, checked out of sample.
 
-Method (also stated in ``model/ODD.md``, section 5):
+``cloudmarket calibrate SPEC --out DIR`` (method also in ``model/ODD.md``, section 5):
 
-1. **Search**: a Latin hypercube over ``[calibration.ranges]`` (``samples`` points, each run
-   ``replications`` times with common random numbers) through the experiment runner.
-2. **Refine**: a second Latin hypercube (``refine_samples`` points) in the box spanned by
-   the best ``accept`` share of the first stage's points.
-3. **Accept**: the best ``accept`` share of all evaluated points is the approximate
-   posterior (rejection ABC with a quantile threshold); it gives each parameter's mean,
-   standard deviation and 5-95% interval. The best point is the fit.
-4. **Check**: the fit is run ``final_replications`` times; the ensemble mean and its 5-95%
-   band are compared with the data quarter by quarter.
+1. **Patterns** (:mod:`~cloudmarket.experiments.patterns`): observed shares after the
+   start, the size of one-year share changes, the HHI band and low churn, all scored at
+   once; the size of changes, the HHI and churn are scored over the whole ``horizon``
+   (22 quarters), so a parameter set that tips the market is rejected by the fit itself.
+2. **Search** (:mod:`~cloudmarket.experiments.abc`): ABC-SMC (adaptive population Monte
+   Carlo) over uniform priors ``[calibration.ranges]``: a Latin hypercube of ``samples``
+   particles, then generations of kernel moves from the best ``accept`` share until
+   ``refine_samples`` more particles have been tried or the acceptance rate falls below
+   ``min_acceptance``. Each particle is run ``replications`` times.
+3. **Posterior**: the kept particles with their importance weights: mean, sd, 5/50/95%
+   per parameter; ``fitted.toml`` holds the posterior medians.
+4. **Checks**: ``final_replications`` posterior-predictive runs (particles drawn by
+   weight, fresh seeds) over the horizon: each pattern's score, the largest 4-quarter
+   change per vendor, the top share, the HHI path; the same for the ``fitted.toml`` point.
+5. **Rolling origin** (:mod:`~cloudmarket.experiments.validation`): for each origin in
+   ``origins`` the whole search is redone on the data up to that period only, and the
+   later periods are forecast by the model, the model anchored at the origin, frozen
+   shares and a trend; mean absolute errors per vendor.
 
-The objective is the root mean squared error, in percentage points, between the ensemble
-mean spend share and the Canalys share of Alibaba, Huawei, Tencent, Baidu and the rest
-("others" + AWS), over the held-in quarters after 2020Q3 (step 0 is fitted by
-construction). ``--holdout k`` keeps the last k observed quarters out of the objective
-and reports their error separately. Two naive baselines are scored on the same quarters:
-shares frozen at 2020Q3, and the linear trend of 2020Q1-2020Q3 extended forward.
-
-Every stage is an ordinary experiment store under ``OUT/`` (``search``, ``refine``,
-``check``), so calibration runs on every backend and resumes where it stopped.
+Every random draw derives from ``[experiment] seed`` (``numpy.random.SeedSequence``), so
+the same spec gives the same fit on the serial and the local backend.
 
 Example
 -------
->>> obs = observed_table()
->>> obs.loc[0].round(3).to_dict()
-{'alibaba': 0.409, 'huawei': 0.162, 'tencent': 0.158, 'baidu': 0.071, 'others': 0.2}
->>> sorted(obs.index.tolist())
-[-2, -1, 0, 1, 2, 3, 4]
+>>> spec = parse_calibration('''
+... [experiment]
+... scenario = "global-2020"
+... [parameters]
+... n_customers = 200
+... [calibration]
+... samples = 8
+... refine_samples = 16
+... [calibration.ranges]
+... switching_cost = [0.5, 6.0]
+... ''')
+>>> spec.origins, spec.target.after_start(), spec.max_generations
+(['2020'], ['2021'], 5)
+>>> parse_calibration(spec.text.replace("samples = 8", "samples = 1"))
+Traceback (most recent call last):
+...
+cloudmarket.experiments.spec.SpecError: <spec>: calibration.samples = 1: must be a whole number in [4, 100000]
 """
 
 from __future__ import annotations
 
 import json
+import math
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,47 +57,59 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cloudmarket.experiments.abc import ApmcResult, apmc
+from cloudmarket.experiments.patterns import DEFAULT_CHURN_BAND, PATTERNS, Patterns
 from cloudmarket.experiments.spec import MISSING, SpecError, canonical_json, parse_spec, read_toml, spec_path
-from cloudmarket.model.params import SCHEMA
-from cloudmarket.model.scenarios import START_QUARTER, START_YEAR, china_shares
+from cloudmarket.experiments.targets import TARGET_SCENARIOS, Target, fold_shares, get_target
+from cloudmarket.experiments.validation import (horizon_check, mae_table, model_forecasts, naive_forecasts,
+                                                period_means)
+from cloudmarket.model.params import SCHEMA, ParameterError, resolve
 
-FIT_VENDORS = ("alibaba", "huawei", "tencent", "baidu", "others")
-_CAL_KEYS = {"samples", "refine_samples", "accept", "final_replications", "holdout", "ranges"}
+_CAL_KEYS = {"samples", "refine_samples", "accept", "min_acceptance", "final_replications", "holdout",
+             "horizon", "origins", "churn_band", "weights", "ranges"}
+FORECASTS = ("model", "model-anchored", "frozen", "trend")
 
 
 @dataclass(frozen=True)
 class CalibrationSpec:
-    """A validated calibration: the experiment part, the ranges and the search sizes."""
+    """A validated calibration: scenario data, fixed parameters, priors, method sizes."""
 
     name: str
     seed: int
     replications: int
     fixed: dict[str, Any]
     ranges: dict[str, tuple[float, float]]
-    samples: int = 64
-    refine_samples: int = 32
-    accept: float = 0.1
-    final_replications: int = 20
+    target: Target
+    samples: int = 100
+    refine_samples: int = 200
+    accept: float = 0.5
+    min_acceptance: float = 0.05
+    final_replications: int = 40
     holdout: int = 0
+    horizon: int = 22
+    origins: list[str] = field(default_factory=list)
+    churn_band: tuple[float, float] = DEFAULT_CHURN_BAND
+    weights: dict[str, float] = field(default_factory=lambda: dict.fromkeys(PATTERNS, 1.0))
     source: str = "<spec>"
     text: str = field(default="", repr=False)
 
+    @property
+    def kept(self) -> int:
+        return max(2, int(math.floor(self.accept * self.samples)))
 
-def observed_table() -> pd.DataFrame:
-    """Canalys shares as fractions, indexed by model step (2020Q3 = 0), the 'others' incl. AWS."""
-    rows = {}
-    for period, shares in china_shares().items():
-        year, quarter = int(period[:4]), int(period[-1])
-        step = (year - START_YEAR) * 4 + quarter - START_QUARTER
-        rows[step] = {v: shares[v] / 100.0 for v in FIT_VENDORS}
-    return pd.DataFrame.from_dict(rows, orient="index").sort_index()
+    @property
+    def max_generations(self) -> int:
+        """The Latin hypercube plus as many kernel generations as ``refine_samples`` pays for."""
+        return 1 + math.ceil(self.refine_samples / (self.samples - self.kept))
+
+    @property
+    def fit_through(self) -> str:
+        """The last period the main fit sees (``holdout`` periods before the last)."""
+        after = self.target.after_start()
+        return after[len(after) - 1 - self.holdout] if self.holdout < len(after) else self.target.start
 
 
-def observed_steps() -> list[int]:
-    """Steps after the start with data: 1..4 (2020Q4-2021Q3)."""
-    return [s for s in observed_table().index if s > 0]
-
-
+# --------------------------------------------------------------------- spec
 def load_calibration(path: str | Path, holdout: int | None = None) -> CalibrationSpec:
     """Read and validate a calibration spec (TOML file, or a shipped spec's name); ``holdout`` overrides the file's."""
     path = spec_path(path)
@@ -89,12 +117,14 @@ def load_calibration(path: str | Path, holdout: int | None = None) -> Calibratio
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise SpecError(str(path), "(file)", MISSING, "no such file") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise SpecError(str(path), "(file)", MISSING, f"cannot be read ({err})") from None
     return parse_calibration(text, source=str(path), base_dir=path.parent, holdout=holdout)
 
 
 def parse_calibration(text: str, source: str = "<spec>", base_dir: str | Path = ".",
                       holdout: int | None = None) -> CalibrationSpec:
-    """Validate calibration spec text: [experiment], [parameters], [calibration] (+ ranges)."""
+    """Validate calibration spec text: [experiment], [parameters], [calibration] with [calibration.ranges]."""
     doc = read_toml(text, source)
     cal = doc.pop("calibration", None)
     if not isinstance(cal, dict):
@@ -103,26 +133,123 @@ def parse_calibration(text: str, source: str = "<spec>", base_dir: str | Path = 
     if unknown:
         raise SpecError(source, f"calibration.{unknown[0]}", MISSING, f"unknown key; allowed: {', '.join(sorted(_CAL_KEYS))}")
     experiment = doc.get("experiment", {})
-    if "steps" in experiment:
-        raise SpecError(source, "experiment.steps", experiment["steps"],
-                        "set by the data (the last observed quarter); remove it")
-    if experiment.get("scenario", "china-2020") != "china-2020":
-        raise SpecError(source, "experiment.scenario", experiment["scenario"],
-                        "calibration data exist for china-2020 only")
-    # The search stage is an ordinary LHS experiment: let the experiment spec check it.
-    doc["sweep"] = {"design": "lhs", "samples": cal.get("samples", 64), "ranges": cal.get("ranges", {})}
-    doc.setdefault("experiment", {})["steps"] = max(observed_steps())
-    search = parse_spec(_to_toml(doc), source=source, base_dir=base_dir)
-    n_obs = len(observed_steps())
+    if not isinstance(experiment, dict):
+        raise SpecError(source, "experiment", experiment, "must be a table [experiment]")
+    for key in ("steps", "collect"):
+        if key in experiment:
+            raise SpecError(source, f"experiment.{key}", experiment[key],
+                            "set by the calibration (calibration.horizon); remove it")
+    scenario = experiment.get("scenario", "china-2020")
+    if scenario not in TARGET_SCENARIOS:
+        raise SpecError(source, "experiment.scenario", scenario,
+                        f"calibration data exist for {' | '.join(TARGET_SCENARIOS)}")
+    target = get_target(scenario)
+    ranges = _ranges(source, cal.get("ranges"), doc.get("parameters", {}))
+    # [experiment] and [parameters] are those of an ordinary experiment: let its parser check
+    # them, with a one-point sweep of the first calibrated parameter (already checked above).
+    first = next(iter(ranges))
+    doc["sweep"] = {"design": "grid", "values": {first: [_typed(first, ranges[first][0])]}}
+    base = parse_spec(_to_toml(doc), source=source, base_dir=base_dir)
+    fixed = dict(base.fixed)
+    for corner in (0, 1):  # values valid alone may clash with the scenario (vendor names)
+        try:
+            resolve({**fixed, **{k: _typed(k, v[corner]) for k, v in ranges.items()}})
+        except ParameterError as err:
+            where = f"calibration.ranges.{err.name}" if err.name in ranges else f"parameters.{err.name}"
+            raise SpecError(source, where, err.value, err.allowed) from None
+    samples = _whole(source, "calibration.samples", cal.get("samples", 100), 4, 100_000)
+    accept = _fraction(source, "calibration.accept", cal.get("accept", 0.5))
+    if not 2 <= max(2, int(math.floor(accept * samples))) < samples:
+        raise SpecError(source, "calibration.accept", accept,
+                        f"must keep at least 2 and fewer than all {samples} samples (accept * samples)")
+    after = target.after_start()
     k = cal.get("holdout", 0) if holdout is None else holdout
-    return CalibrationSpec(
-        name=search.name, seed=search.seed, replications=search.replications,
-        fixed=search.fixed, ranges=dict(search.ranges), samples=search.samples,
-        refine_samples=_whole(source, "calibration.refine_samples", cal.get("refine_samples", 32), 2, 100_000),
-        accept=_fraction(source, "calibration.accept", cal.get("accept", 0.1)),
-        final_replications=_whole(source, "calibration.final_replications", cal.get("final_replications", 20), 2, 100_000),
-        holdout=_whole(source, "holdout" if holdout is not None else "calibration.holdout", k, 0, n_obs - 1),
+    horizon = _whole(source, "calibration.horizon", cal.get("horizon", 22), target.last_step(), 400)
+    spec = CalibrationSpec(
+        name=base.name, seed=base.seed, replications=base.replications, fixed=fixed, ranges=ranges, target=target,
+        samples=samples,
+        refine_samples=_whole(source, "calibration.refine_samples", cal.get("refine_samples", 200), 0, 1_000_000),
+        accept=accept,
+        min_acceptance=_fraction(source, "calibration.min_acceptance", cal.get("min_acceptance", 0.05)),
+        final_replications=_whole(source, "calibration.final_replications", cal.get("final_replications", 40), 2, 100_000),
+        holdout=_whole(source, "holdout" if holdout is not None else "calibration.holdout", k, 0, len(after) - 1),
+        horizon=horizon,
+        origins=_origins(source, cal.get("origins"), target),
+        churn_band=_band(source, "calibration.churn_band", cal.get("churn_band", list(DEFAULT_CHURN_BAND))),
+        weights=_weights(source, cal.get("weights", {})),
         source=source, text=text)
+    return spec
+
+
+def _ranges(source: str, table: Any, parameters: Any) -> dict[str, tuple[float, float]]:
+    if not isinstance(table, dict) or not table:
+        raise SpecError(source, "calibration.ranges", table if table is not None else MISSING,
+                        "missing: give each calibrated parameter a uniform prior, name = [low, high]")
+    fixed = parameters if isinstance(parameters, dict) else {}
+    out = {}
+    for name, given in table.items():
+        path = f"calibration.ranges.{name}"
+        if name not in SCHEMA:
+            import difflib
+
+            near = difflib.get_close_matches(name, SCHEMA, n=3)
+            raise SpecError(source, path, MISSING, "unknown parameter; "
+                            + (f"did you mean {', '.join(near)}? " if near else "") + "run `cloudmarket params`")
+        p = SCHEMA[name]
+        if p.kind not in ("float", "int") or p.group == "run":
+            raise SpecError(source, path, given, f"{name} cannot be calibrated; give a number parameter")
+        if name in fixed:
+            raise SpecError(source, path, given, f"also fixed at parameters.{name}; a parameter is fixed or calibrated")
+        if not isinstance(given, list) or len(given) != 2:
+            raise SpecError(source, path, given, f"must be [low, high] within {p.range_text()}")
+        bounds = []
+        for i, v in enumerate(given):
+            try:
+                bounds.append(float(p.coerce(v)))
+            except ParameterError as err:
+                raise SpecError(source, f"{path}[{i}]", v, err.allowed) from None
+        if not bounds[0] < bounds[1]:
+            raise SpecError(source, path, given, "low must be below high")
+        out[name] = (bounds[0], bounds[1])
+    return out
+
+
+def _origins(source: str, given: Any, target: Target) -> list[str]:
+    """Rolling origins: default every period from the start to the one before the last."""
+    allowed = [target.start, *target.after_start()[:-1]]
+    if given is None:
+        return allowed
+    if not isinstance(given, list) or not all(isinstance(o, str) for o in given):
+        raise SpecError(source, "calibration.origins", given, f"must be a list of periods from: {', '.join(allowed)}")
+    for i, origin in enumerate(given):
+        if origin not in allowed:
+            raise SpecError(source, f"calibration.origins[{i}]", origin,
+                            f"must be a period with later data to forecast: {', '.join(allowed)}")
+    return list(dict.fromkeys(given))
+
+
+def _band(source: str, path: str, given: Any) -> tuple[float, float]:
+    ok = (isinstance(given, list) and len(given) == 2
+          and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in given)
+          and 0 <= given[0] < given[1] <= 1)
+    if not ok:
+        raise SpecError(source, path, given, "must be [low, high] with 0 <= low < high <= 1 (quarterly churn)")
+    return float(given[0]), float(given[1])
+
+
+def _weights(source: str, given: Any) -> dict[str, float]:
+    if not isinstance(given, dict):
+        raise SpecError(source, "calibration.weights", given, f"must be a table of weights for {', '.join(PATTERNS)}")
+    weights = dict.fromkeys(PATTERNS, 1.0)
+    for name, w in given.items():
+        if name not in PATTERNS:
+            raise SpecError(source, f"calibration.weights.{name}", MISSING, f"unknown pattern; allowed: {', '.join(PATTERNS)}")
+        if isinstance(w, bool) or not isinstance(w, (int, float)) or not 0 <= w <= 100:
+            raise SpecError(source, f"calibration.weights.{name}", w, "must be a number in [0, 100]")
+        weights[name] = float(w)
+    if not any(weights.values()):
+        raise SpecError(source, "calibration.weights", given, "at least one pattern must have a weight above 0")
+    return weights
 
 
 def _whole(source: str, path: str, value: Any, low: int, high: int) -> int:
@@ -132,8 +259,8 @@ def _whole(source: str, path: str, value: Any, low: int, high: int) -> int:
 
 
 def _fraction(source: str, path: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
-        raise SpecError(source, path, value, "must be a number in (0, 1]")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
+        raise SpecError(source, path, value, "must be a number in (0, 1)")
     return float(value)
 
 
@@ -142,9 +269,8 @@ def _to_toml(doc: dict[str, Any]) -> str:
     lines: list[str] = []
 
     def emit(prefix: str, table: dict[str, Any]) -> None:
-        scalars = {k: v for k, v in table.items() if not isinstance(v, dict)}
         lines.append(f"[{prefix}]")
-        lines.extend(f"{k} = {_toml_value(v)}" for k, v in scalars.items())
+        lines.extend(f"{k} = {_toml_value(v)}" for k, v in table.items() if not isinstance(v, dict))
         for k, v in table.items():
             if isinstance(v, dict):
                 emit(f"{prefix}.{k}", v)
@@ -166,139 +292,301 @@ def _toml_value(v: Any) -> str:
     raise SpecError("<calibration>", "(value)", v, "must be a string, number, boolean or list")
 
 
-# --------------------------------------------------------------------- scoring
-def simulated_table(vendors: pd.DataFrame) -> pd.DataFrame:
-    """Spend shares per run and step with AWS folded into 'others': columns FIT_VENDORS."""
-    v = vendors.assign(vendor=vendors.vendor.replace({"aws": "others"}))
-    table = v.pivot_table(index=["run_id", "step"], columns="vendor", values="spend_share", aggfunc="sum")
-    return table[list(FIT_VENDORS)]
+def _typed(name: str, value: Any) -> Any:
+    return int(round(float(value))) if SCHEMA[name].kind == "int" else round(float(value), 6)
 
 
-def point_errors(mean: pd.DataFrame, steps: list[int]) -> pd.DataFrame:
-    """Absolute errors in percentage points of an ensemble mean (index step) vs the data."""
-    obs = observed_table().loc[steps]
-    return (100 * (mean.loc[steps] - obs)).abs()
+# --------------------------------------------------------------------- runs
+def _simulate_task(task: tuple[dict[str, Any], int, int]) -> tuple[np.ndarray, np.ndarray, list[str]] | None:
+    """One run in a worker: (spend shares [step, vendor], churn [step], vendor names); None if it failed."""
+    from cloudmarket.model.run import simulate_columns
+
+    params, seed, steps = task
+    try:
+        vendors, market = simulate_columns(params, seed=seed, steps=steps)
+    except Exception:  # noqa: BLE001 - a failed run is counted and never accepted, not a crash
+        return None
+    names = list(dict.fromkeys(vendors["vendor"].tolist()))
+    shares = vendors["spend_share"].reshape(steps + 1, len(names))
+    return shares, np.asarray(market["churn"], float), names
 
 
-def rmse(mean: pd.DataFrame, steps: list[int]) -> float:
-    """Root mean squared error in percentage points over vendors and ``steps``.
+class Runner:
+    """Runs batches of (params, seed, steps) in order on the serial or local backend."""
 
-    >>> rmse(observed_table(), [1, 2])
-    0.0
-    """
-    err = point_errors(mean, steps)
-    return float(np.sqrt(np.mean(np.square(err.to_numpy()))))
+    def __init__(self, backend: str = "local", workers: int | None = None):
+        import os
 
+        if backend not in ("serial", "local"):
+            raise ValueError(f"backend = {backend!r}: calibration runs on serial | local")
+        self.backend, self.workers = backend, workers or os.cpu_count() or 1
+        self.pool = None
+        self.failed = 0
+        self.runs = 0
 
-def baseline_means(steps: list[int]) -> dict[str, pd.DataFrame]:
-    """Naive forecasts for ``steps``: frozen at 2020Q3, and the 2020Q1-Q3 linear trend.
+    def __enter__(self) -> Runner:
+        if self.backend == "local" and self.workers > 1:
+            from concurrent.futures import ProcessPoolExecutor
 
-    >>> b = baseline_means([1])
-    >>> round(float(b["frozen"].loc[1, "alibaba"]), 3), round(float(b["trend"].loc[1, "huawei"]), 4)
-    (0.409, 0.1737)
-    """
-    obs = observed_table()
-    pre = obs.loc[[-2, -1, 0]]
-    frozen = pd.DataFrame([obs.loc[0]] * len(steps), index=steps)
-    slope = np.polyfit(pre.index.to_numpy(), pre.to_numpy(), 1)
-    trend = pd.DataFrame(np.array(steps)[:, None] * slope[0] + slope[1], index=steps, columns=pre.columns)
-    return {"frozen": frozen, "trend": trend}
+            from cloudmarket.experiments.runner import die_with_parent, pool_context
 
+            context = pool_context()
+            parent = __import__("os").getpid() if context.get_start_method() == "fork" else None
+            self.pool = ProcessPoolExecutor(self.workers, mp_context=context, initializer=die_with_parent,
+                                            initargs=(parent,))
+        return self
 
-def held_in_and_out(holdout: int) -> tuple[list[int], list[int]]:
-    """(held-in, held-out) observed steps for ``holdout`` quarters kept out.
+    def __exit__(self, *exc) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
 
-    >>> held_in_and_out(1)
-    ([1, 2, 3], [4])
-    """
-    steps = observed_steps()
-    cut = len(steps) - holdout
-    return steps[:cut], steps[cut:]
-
-
-# --------------------------------------------------------------------- stages
-def _stage_spec(cspec: CalibrationSpec, name: str, design: dict[str, Any], replications: int, seed: int):
-    doc = {"experiment": {"name": f"{cspec.name}-{name}", "replications": replications, "seed": seed,
-                          "collect": "step"},
-           "parameters": dict(cspec.fixed), "sweep": design}
-    doc["parameters"].setdefault("steps", max(observed_steps()))
-    return parse_spec(_to_toml(doc), source=f"{cspec.source} ({name} stage)")
+    def map(self, tasks: list[tuple[dict[str, Any], int, int]]) -> list:
+        """Results in the order of ``tasks`` (so the backend never changes a fit)."""
+        if self.pool is None:
+            results = [_simulate_task(t) for t in tasks]
+        else:
+            results = list(self.pool.map(_simulate_task, tasks, chunksize=max(1, len(tasks) // (4 * self.workers))))
+        self.runs += len(results)
+        self.failed += sum(r is None for r in results)
+        return results
 
 
-def score_points(store: Path, cspec: CalibrationSpec, held_in: list[int]) -> pd.DataFrame:
-    """One row per design point of a stage store: its parameters and objective."""
-    from cloudmarket.experiments.analysis import load_results
-
-    results = load_results(store)
-    runs = results.runs[results.runs.status == "done"]
-    table = simulated_table(results.vendors).reset_index()
-    table = table.merge(runs[["run_id", "point"]], on="run_id")
-    rows = []
-    for point, group in table.groupby("point"):
-        mean = group.groupby("step")[list(FIT_VENDORS)].mean()
-        params = runs[runs.point == point].iloc[0][list(cspec.ranges)].to_dict()
-        rows.append({**params, "point": int(point), "objective": rmse(mean, held_in)})
-    return pd.DataFrame(rows)
+def _seed(*path: int) -> int:
+    return int(np.random.SeedSequence(list(path)).generate_state(1, dtype=np.uint32)[0])
 
 
-def _box(accepted: pd.DataFrame, cspec: CalibrationSpec) -> dict[str, list[float]]:
-    box = {}
-    for name, (lo, hi) in cspec.ranges.items():
-        a, b = float(accepted[name].min()), float(accepted[name].max())
-        pad = 0.05 * (hi - lo)  # never collapse to a point: keep a little room around
-        box[name] = [max(lo, a - pad), min(hi, b + pad)]
-    return box
+def _ensemble(results: list, target: Target, horizon: int) -> tuple[np.ndarray, np.ndarray]:
+    """Stack run results into folded shares [run, step, column] and churn [run, step]; failed runs are NaN."""
+    cols = len(target.columns)
+    shares = np.full((len(results), horizon + 1, cols), np.nan)
+    churn = np.full((len(results), horizon + 1), np.nan)
+    for i, r in enumerate(results):
+        if r is not None:
+            shares[i] = fold_shares(r[0], r[2], target)
+            churn[i] = r[1]
+    return shares, churn
 
 
 @dataclass
+class Stage:
+    """One calibration (the main fit or a rolling origin): its search, posterior and predictive runs."""
+
+    name: str
+    through: str
+    patterns: Patterns
+    result: ApmcResult
+    evaluated: pd.DataFrame
+    posterior: pd.DataFrame
+    shares: np.ndarray  # posterior-predictive runs [run, step, column]
+    churn: np.ndarray
+    scores: dict[str, float | None]
+
+
+def fit_stage(cspec: CalibrationSpec, runner: Runner, index: int, name: str, through: str) -> Stage:
+    """ABC-SMC on the data up to ``through``, then posterior-predictive runs over the horizon."""
+    names = list(cspec.ranges)
+    lows = np.array([cspec.ranges[n][0] for n in names])
+    highs = np.array([cspec.ranges[n][1] for n in names])
+    patterns = Patterns.from_target(cspec.target, through, cspec.horizon, cspec.churn_band, cspec.weights)
+    rows: list[dict[str, Any]] = []
+    R = cspec.replications
+
+    def distance(thetas: np.ndarray, generation: int) -> np.ndarray:
+        points = [{n: _typed(n, x) for n, x in zip(names, theta, strict=True)} for theta in thetas]
+        tasks = [({**cspec.fixed, **p}, _seed(cspec.seed, index, generation, i, r), cspec.horizon)
+                 for i, p in enumerate(points) for r in range(R)]
+        shares, churn = _ensemble(runner.map(tasks), cspec.target, cspec.horizon)
+        out = np.empty(len(points))
+        for i, p in enumerate(points):
+            s, c = shares[i * R:(i + 1) * R], churn[i * R:(i + 1) * R]
+            ok = ~np.isnan(c).any(axis=1)
+            scores = patterns.scores(s[ok], c[ok]) if ok.all() else dict.fromkeys(PATTERNS)
+            out[i] = patterns.distance(scores) if ok.all() else np.inf
+            rows.append({"stage": name, "generation": generation, **p,
+                         **{f"score_{k}": v for k, v in scores.items()}, "distance": out[i]})
+        return out
+
+    rng = np.random.default_rng(np.random.SeedSequence([cspec.seed, index, 9_999]))
+    result = apmc(distance, lows, highs, cspec.samples, cspec.accept, cspec.min_acceptance,
+                  cspec.max_generations, rng)
+    posterior = posterior_table(result, cspec)
+    draws = result.resample(cspec.final_replications, rng)
+    tasks = [({**cspec.fixed, **{n: _typed(n, x) for n, x in zip(names, theta, strict=True)}},
+              _seed(cspec.seed, index, 77_777, i), cspec.horizon) for i, theta in enumerate(draws)]
+    shares, churn = _ensemble(runner.map(tasks), cspec.target, cspec.horizon)
+    ok = ~np.isnan(churn).any(axis=1)
+    shares, churn = shares[ok], churn[ok]
+    return Stage(name, through, patterns, result, pd.DataFrame(rows), posterior, shares, churn,
+                 patterns.scores(shares, churn))
+
+
+def posterior_table(result: ApmcResult, cspec: CalibrationSpec) -> pd.DataFrame:
+    """Per parameter: uniform prior bounds, weighted mean, sd, 5/50/95% and the fitted value (the median)."""
+    names = list(cspec.ranges)
+    q05, q50, q95 = result.quantile(0.05), result.quantile(0.5), result.quantile(0.95)
+    table = pd.DataFrame({"prior_low": [cspec.ranges[n][0] for n in names],
+                          "prior_high": [cspec.ranges[n][1] for n in names],
+                          "mean": result.mean(), "sd": result.sd(), "q05": q05, "q50": q50, "q95": q95},
+                         index=names)
+    table.insert(0, "fitted", [_typed(n, v) for n, v in zip(names, q50, strict=True)])
+    return table
+
+
+# --------------------------------------------------------------------- calibrate
+@dataclass
 class CalibrationReport:
+    """What :func:`calibrate` found: the fitted point, the stages, and the summary written to fit.json."""
+
     fitted: dict[str, Any]
     objective: float
     posterior: pd.DataFrame
-    by_quarter: pd.DataFrame
+    by_period: pd.DataFrame
     mae: pd.DataFrame
+    rolling: pd.DataFrame
+    summary: dict[str, Any]
     failed_runs: int
     files: list[Path]
 
 
 def calibrate(cspec: CalibrationSpec, out: str | Path, backend: str = "local", workers: int | None = None,
-              scheduler: str | None = None, quiet: bool = False) -> CalibrationReport:
-    """Run the search, refine and check stages into ``out`` and write the fit (see module doc)."""
-    from cloudmarket.experiments.runner import sweep
+              quiet: bool = True) -> CalibrationReport:
+    """Fit, check and validate (see the module doc); write fitted.toml, fit.json, CSVs and calibration.png."""
+    from cloudmarket.experiments.store import StoreError
 
+    start = time.perf_counter()
     out = Path(out)
-    held_in, held_out = held_in_and_out(cspec.holdout)
-    run = dict(backend=backend, workers=workers, scheduler=scheduler, quiet=quiet)
-    failed = 0
-    ranges = {k: list(v) for k, v in cspec.ranges.items()}
-    search = _stage_spec(cspec, "search", {"design": "lhs", "samples": cspec.samples, "ranges": ranges},
-                         cspec.replications, cspec.seed)
-    failed += sweep(search, out / "search", **run).failed
-    scored = score_points(out / "search", cspec, held_in)
-    n_keep = max(2, int(np.ceil(cspec.accept * len(scored))))
-    box = _box(scored.nsmallest(n_keep, "objective"), cspec)
-    refine = _stage_spec(cspec, "refine", {"design": "lhs", "samples": cspec.refine_samples, "ranges": box},
-                         cspec.replications, cspec.seed)
-    failed += sweep(refine, out / "refine", **run).failed
-    scored = pd.concat([scored.assign(stage="search"),
-                        score_points(out / "refine", cspec, held_in).assign(stage="refine")], ignore_index=True)
-    accepted = scored.nsmallest(max(2, int(np.ceil(cspec.accept * len(scored)))), "objective")
-    best = scored.loc[scored.objective.idxmin()]
-    fitted = {k: _typed(k, best[k]) for k in cspec.ranges}
-    check = _stage_spec(cspec, "check", {"design": "grid", "values": {k: [v] for k, v in fitted.items()}},
-                        cspec.final_replications, cspec.seed + 1)
-    failed += sweep(check, out / "check", **run).failed
-    by_quarter, mae = _check_fit(out / "check", held_in, held_out)
-    posterior = accepted[list(cspec.ranges)].agg(["mean", "std", lambda s: s.quantile(0.05),
-                                                   lambda s: s.quantile(0.95)]).T
-    posterior.columns = ["mean", "sd", "q05", "q95"]
-    posterior.insert(0, "fitted", [fitted[k] for k in posterior.index])
-    files = _write_outputs(out, cspec, fitted, float(best.objective), posterior, by_quarter, mae, scored, held_in, held_out)
-    return CalibrationReport(fitted, float(best.objective), posterior, by_quarter, mae, failed, files)
+    if out.exists() and not out.is_dir():
+        raise StoreError(f"--out = {str(out)!r}: is a file; give a directory for the calibration's outputs")
+    target = cspec.target
+    log = (lambda msg: None) if quiet else (lambda msg: print(msg, flush=True))
+    with Runner(backend, workers) as runner:
+        log(f"[{cspec.name}] fit through {cspec.fit_through}")
+        main = fit_stage(cspec, runner, 0, "fit", cspec.fit_through)
+        fitted = {n: _typed(n, main.posterior.loc[n, "q50"]) for n in cspec.ranges}
+        point_tasks = [({**cspec.fixed, **fitted}, _seed(cspec.seed, 0, 88_888, i), cspec.horizon)
+                       for i in range(cspec.final_replications)]
+        point_shares, point_churn = _ensemble(runner.map(point_tasks), target, cspec.horizon)
+        ok = ~np.isnan(point_churn).any(axis=1)
+        point_shares, point_churn = point_shares[ok], point_churn[ok]
+        stages = []
+        for k, origin in enumerate(cspec.origins, start=1):
+            log(f"[{cspec.name}] rolling origin {origin}")
+            stages.append(fit_stage(cspec, runner, k, f"origin {origin}", origin))
+        failed, runs = runner.failed, runner.runs
+    by_period = by_period_table(target, main, cspec)
+    mae = in_sample_mae(target, main, cspec)
+    rolling, rolling_rows = rolling_scores(target, stages)
+    summary = _summary(cspec, main, fitted, point_shares, point_churn, mae, rolling, rolling_rows, stages,
+                       runs, failed, time.perf_counter() - start)
+    files = _write_outputs(out, cspec, fitted, summary, main, stages, by_period, rolling)
+    return CalibrationReport(fitted, float(main.patterns.distance(main.scores)), main.posterior, by_period, mae,
+                             rolling, summary, failed, files)
+
+
+def by_period_table(target: Target, stage: Stage, cspec: CalibrationSpec) -> pd.DataFrame:
+    """Observed and posterior-predictive mean / 5% / 95% per period of the horizon and column."""
+    labels = target.model_labels(cspec.horizon)
+    vals = stage.patterns.period_values(stage.shares, labels)
+    held_out = set(target.after_start()) - set(target.after_start(stage.through))
+    rows = []
+    for j, lab in enumerate(labels):
+        for k, col in enumerate(target.columns):
+            obs = float(target.observed.loc[lab, col]) if lab in target.observed.index else np.nan
+            rows.append({"period": lab, "steps": "-".join(map(str, target.steps_of(lab))), "vendor": col,
+                         "observed": obs, "mean": float(vals[:, j, k].mean()),
+                         "p05": float(np.quantile(vals[:, j, k], 0.05)), "p95": float(np.quantile(vals[:, j, k], 0.95)),
+                         "held_out": lab in held_out})
+    return pd.DataFrame(rows)
+
+
+def in_sample_mae(target: Target, stage: Stage, cspec: CalibrationSpec) -> pd.DataFrame:
+    """MAE per vendor of the fitted model and of forecasts made at the start, on held-in and held-out periods."""
+    rows = []
+    means = period_means(target, stage.shares, target.model_labels(cspec.horizon))
+    held_in = target.after_start(stage.through)
+    held_out = [lab for lab in target.after_start() if lab not in held_in]
+    for quarters, labels in (("held-in", held_in), ("held-out", held_out)):
+        if not labels:
+            continue
+        forecasts = {"model": means.loc[labels], **naive_forecasts(target, target.start, labels)}
+        table = mae_table(forecasts, target.observed.loc[labels])
+        for name, row in table.iterrows():
+            rows.append({"forecast": name, "quarters": quarters, **row.to_dict()})
+    return pd.DataFrame(rows)
+
+
+def rolling_scores(target: Target, stages: list[Stage]) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    """Pooled MAE per forecast and vendor over every (origin, later period); and one row per origin."""
+    errors = []
+    per_origin = []
+    for stage in stages:
+        later = [lab for lab in target.after_start() if target.index_of(lab) > target.index_of(stage.through)]
+        means = period_means(target, stage.shares, [stage.through, *later])
+        forecasts = {**model_forecasts(target, means, stage.through, later),
+                     **naive_forecasts(target, stage.through, later)}
+        obs = target.observed.loc[later]
+        for name in FORECASTS:
+            err = (100 * (forecasts[name].loc[later, target.columns] - obs)).abs()
+            errors.append(err.assign(forecast=name, origin=stage.through))
+        table = mae_table({n: forecasts[n] for n in FORECASTS}, obs)
+        per_origin.append({"origin": stage.through, "scored": later, "patterns": _round(stage.scores),
+                           "posterior": stage.posterior.round(4).to_dict(orient="index"),
+                           "mae_pp": table.to_dict(orient="index")})
+    if not errors:
+        return pd.DataFrame(), per_origin
+    pooled = pd.concat(errors)
+    table = pooled.groupby("forecast")[target.columns].mean()
+    table["all"] = pooled.groupby("forecast")[target.columns].apply(lambda e: float(e.to_numpy().mean()))
+    return table.loc[list(FORECASTS)].round(3), per_origin
+
+
+def _round(d: dict[str, float | None]) -> dict[str, float | None]:
+    return {k: (None if v is None else round(float(v), 4)) for k, v in d.items()}
+
+
+def _summary(cspec: CalibrationSpec, main: Stage, fitted: dict[str, Any], point_shares: np.ndarray,
+             point_churn: np.ndarray, mae: pd.DataFrame, rolling: pd.DataFrame, rolling_rows: list,
+             stages: list[Stage], runs: int, failed: int, wall_s: float) -> dict[str, Any]:
+    target = cspec.target
+    p = main.patterns
+    result = main.result
+    return {
+        "scenario": target.scenario,
+        "data": {"source": target.source, "unit": target.unit, "start": target.start,
+                 "periods": {lab: list(target.steps_of(lab)) for lab in target.labels},
+                 "mapping": "a period's model value is the mean spend share over the steps listed; [] = before the start"},
+        "method": {"name": "ABC-SMC: adaptive population Monte Carlo (Lenormand et al. 2013), uniform priors",
+                   "samples": cspec.samples, "accept": cspec.accept, "refine_samples": cspec.refine_samples,
+                   "min_acceptance": cspec.min_acceptance, "replications_per_particle": cspec.replications,
+                   "generations": result.generations, "particles_simulated": result.simulations,
+                   "epsilons": [round(e, 4) for e in result.epsilons],
+                   "acceptance": [round(a, 4) for a in result.acceptance], "stopped": result.stopped,
+                   "runs_total": runs, "runs_failed": failed, "wall_s": round(wall_s, 1)},
+        "fit_through": main.through,
+        "patterns": {
+            "weights": cspec.weights, "horizon_steps": cspec.horizon,
+            "observed": {"shares_periods": p.fit_labels, "change_rms_pp": p.change_rms_observed,
+                         "hhi_band": [round(x, 1) for x in p.hhi_band], "churn_band": list(p.churn_band)},
+            "posterior_predictive": _round(main.scores),
+            "posterior_predictive_distance": round(p.distance(main.scores), 4),
+            "fitted_point": _round(p.scores(point_shares, point_churn)),
+            "kept_particles_distance": {"min": round(float(result.distances.min()), 4),
+                                        "max": round(float(result.distances.max()), 4)},
+        },
+        "posterior": main.posterior.round(6).to_dict(orient="index"),
+        "fitted": fitted,
+        "horizon_check": {"posterior_predictive": horizon_check(target, main.shares),
+                          "fitted_point": horizon_check(target, point_shares),
+                          "mean_churn": round(float(main.churn[:, 1:].mean()), 4)},
+        "in_sample_mae_pp": mae.to_dict(orient="records"),
+        "rolling_origin": {"origins": [s.through for s in stages],
+                           "pooled_mae_pp": rolling.to_dict(orient="index") if len(rolling) else {},
+                           "by_origin": rolling_rows},
+    }
 
 
 def baseline_verdicts(mae: pd.DataFrame) -> list[str]:
-    """One honest sentence per set of quarters: does the model beat each naive forecast?
+    """One honest sentence per set of periods: does the model beat each naive forecast?
 
     >>> mae = pd.DataFrame([{"forecast": "model", "quarters": "held-in", "all": 1.5},
     ...                     {"forecast": "frozen", "quarters": "held-in", "all": 1.2},
@@ -315,82 +603,62 @@ def baseline_verdicts(mae: pd.DataFrame) -> list[str]:
     return lines
 
 
-def _typed(name: str, value: Any) -> Any:
-    return int(round(value)) if SCHEMA[name].kind == "int" else round(float(value), 6)
+def report_text(report: CalibrationReport) -> str:
+    """The printed report: patterns, posterior, 22-quarter checks, rolling-origin scores."""
+    s = report.summary
+    m = s["method"]
+    lines = [f"{s['scenario']}: {m['name']}",
+             f"  {m['generations']} generations, {m['particles_simulated']} particles x {m['replications_per_particle']} runs; "
+             f"{m['runs_total']} runs in all ({m['runs_failed']} failed), {m['wall_s']:.0f} s; stopped: {m['stopped']}",
+             f"  tolerance by generation: {', '.join(f'{e:.2f}' for e in m['epsilons'])}",
+             "", f"objective per pattern (posterior predictive, fit through {s['fit_through']}; "
+             f"distance {s['patterns']['posterior_predictive_distance']:.2f}):"]
+    obs = s["patterns"]["observed"]
+    notes = {"shares": f"RMSE pp over {', '.join(obs['shares_periods']) or 'no periods'}",
+             "changes": f"|model - observed| RMS one-year change, pp (observed {obs['change_rms_pp']:.2f})"
+             if obs["change_rms_pp"] is not None else "no observed one-year change",
+             "hhi": f"mean distance outside HHI band {obs['hhi_band']}, per 100 HHI points",
+             "churn": f"pp outside quarterly churn band {obs['churn_band']}"}
+    for k, v in s["patterns"]["posterior_predictive"].items():
+        lines.append(f"  {k:8s} {'-' if v is None else f'{v:.3f}':>8s}   {notes[k]}")
+    lines += ["", "fitted parameters (posterior; fitted = median, in fitted.toml):",
+              report.posterior.to_string(float_format=lambda x: f"{x:.4g}")]
+    for label, key in (("posterior predictive", "posterior_predictive"), ("fitted point", "fitted_point")):
+        c = s["horizon_check"][key]
+        swing = max(c["largest_4q_change_pp"].items(), key=lambda kv: kv[1])
+        lines += ["", f"{c['steps']}-quarter check, {label} (ensemble mean):",
+                  "  largest 4-quarter change, pp: " + ", ".join(f"{v} {x:.1f}" for v, x in c["largest_4q_change_pp"].items()),
+                  f"  largest swing {swing[0]} {swing[1]:.1f} pp; top share {c['top_share']['vendor']} "
+                  f"{c['top_share']['share_pct']:.1f}% (step {c['top_share']['step']}); "
+                  f"HHI {c['hhi']['min']:.0f}-{c['hhi']['max']:.0f} (runs 5-95%: {c['hhi']['p05_runs']:.0f}-{c['hhi']['p95_runs']:.0f})",
+                  "  final shares %: " + ", ".join(f"{v} {x:.1f}" for v, x in c["final_share_pct"].items())]
+    lines += ["", "mean absolute error per vendor (percentage points), fitted model vs naive forecasts from the start:",
+              report.mae.to_string(index=False), *baseline_verdicts(report.mae)]
+    if len(report.rolling):
+        origins = s["rolling_origin"]["origins"]
+        lines += ["", f"rolling origin (refit on data up to {', '.join(origins)}; later periods scored), "
+                  "MAE pp pooled over origins:", report.rolling.to_string()]
+        best = report.rolling["all"].idxmin()
+        lines.append(f"  lowest pooled MAE: {best}")
+    return "\n".join(lines)
 
 
-def _check_fit(store: Path, held_in: list[int], held_out: list[int]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    from cloudmarket.experiments.analysis import load_results
-
-    sim = simulated_table(load_results(store).vendors)
-    grouped = sim.groupby(level="step")
-    mean, q05, q95 = grouped.mean(), grouped.quantile(0.05), grouped.quantile(0.95)
-    obs = observed_table()
-    steps = held_in + held_out
-    rows = []
-    for step in [0, *steps]:
-        for v in FIT_VENDORS:
-            rows.append({"step": step, "vendor": v, "observed": obs.loc[step, v], "mean": mean.loc[step, v],
-                         "p05": q05.loc[step, v], "p95": q95.loc[step, v],
-                         "held_out": step in held_out, "abs_error_pp": 100 * abs(mean.loc[step, v] - obs.loc[step, v])})
-    by_quarter = pd.DataFrame(rows)
-    baselines = baseline_means(steps)
-    mae_rows = []
-    for label, table, which in [("model", mean, held_in), ("frozen", baselines["frozen"], held_in),
-                                ("trend", baselines["trend"], held_in), ("model", mean, held_out),
-                                ("frozen", baselines["frozen"], held_out), ("trend", baselines["trend"], held_out)]:
-        if not which:
-            continue
-        err = point_errors(table, which)
-        mae_rows.append({"forecast": label, "quarters": "held-in" if which is held_in else "held-out",
-                         **err.mean().round(3).to_dict(), "all": round(float(err.to_numpy().mean()), 3)})
-    return by_quarter, pd.DataFrame(mae_rows)
-
-
-def _write_outputs(out: Path, cspec: CalibrationSpec, fitted: dict[str, Any], objective: float,
-                   posterior: pd.DataFrame, by_quarter: pd.DataFrame, mae: pd.DataFrame, scored: pd.DataFrame,
-                   held_in: list[int], held_out: list[int]) -> list[Path]:
+def _write_outputs(out: Path, cspec: CalibrationSpec, fitted: dict[str, Any], summary: dict[str, Any], main: Stage,
+                   stages: list[Stage], by_period: pd.DataFrame, rolling: pd.DataFrame) -> list[Path]:
+    from cloudmarket.experiments.calibration_plot import plot_calibration
     from cloudmarket.experiments.store import atomic_write
 
-    params = {**{k: v for k, v in cspec.fixed.items() if k != "steps"}, **fitted}
-    fitted_toml = ("# Fitted by `cloudmarket calibrate` (objective: RMSE of spend shares, percentage points)\n"
-                   f"# spec: {cspec.source}; held-in steps {held_in}, held-out steps {held_out}\n"
+    params = {**cspec.fixed, **fitted}
+    fitted_toml = ("# Fitted by `cloudmarket calibrate` (posterior medians; method in experiments/calibration.py)\n"
+                   f"# spec: {cspec.source}; data through {main.through}\n"
                    + "\n".join(f"{k} = {_toml_value(v)}" for k, v in params.items()) + "\n")
-    summary = {"method": "LHS search + LHS refine + rejection-ABC acceptance (see experiments/calibration.py)",
-               "objective_rmse_pp": objective, "fitted": fitted, "held_in_steps": held_in,
-               "held_out_steps": held_out, "posterior": posterior.round(6).to_dict(orient="index"),
-               "mae_pp": mae.to_dict(orient="records"), "points_evaluated": len(scored)}
-    files = [out / "fitted.toml", out / "fit.json", out / "fit_by_quarter.csv", out / "points.csv", out / "calibration.png"]
+    points = pd.concat([main.evaluated, *[s.evaluated for s in stages]], ignore_index=True)
+    fig = plot_calibration(cspec.target, main.shares, main.patterns, summary, rolling)
+    files = [out / "fitted.toml", out / "fit.json", out / "fit_by_period.csv", out / "points.csv", out / "calibration.png"]
     atomic_write(files[0], lambda p: p.write_text(fitted_toml, encoding="utf-8"))
-    atomic_write(files[1], lambda p: p.write_text(json.dumps(json.loads(canonical_json(summary)), indent=2), encoding="utf-8"))
-    atomic_write(files[2], lambda p: by_quarter.to_csv(p, index=False))
-    atomic_write(files[3], lambda p: scored.to_csv(p, index=False))
-    fig = plot_fit(by_quarter)
+    atomic_write(files[1], lambda p: p.write_text(json.dumps(json.loads(canonical_json(summary)), indent=2),
+                                                  encoding="utf-8"))
+    atomic_write(files[2], lambda p: by_period.to_csv(p, index=False))
+    atomic_write(files[3], lambda p: points.to_csv(p, index=False))
     atomic_write(files[4], lambda p: fig.savefig(p, dpi=110, format="png"))
     return files
-
-
-def plot_fit(by_quarter: pd.DataFrame):
-    """Observed Canalys points against the simulated mean with its 90% band, per vendor."""
-    from cloudmarket.model.charts import plt, vendor_colour
-    from cloudmarket.model.scenarios import period_label
-
-    fig, ax = plt.subplots(figsize=(9, 4.8))
-    for vendor, rows in by_quarter.groupby("vendor", sort=False):
-        c = vendor_colour(vendor)
-        ax.fill_between(rows.step, 100 * rows.p05, 100 * rows.p95, color=c, alpha=0.18, lw=0)
-        ax.plot(rows.step, 100 * rows["mean"], color=c, lw=2, label=f"{vendor} (model mean, 90% band)")
-        ax.plot(rows.step, 100 * rows.observed, "o", color=c, mec="black", ms=6)
-    out = by_quarter[by_quarter.held_out]
-    if len(out):
-        ax.axvspan(out.step.min() - 0.5, out.step.max() + 0.5, color="grey", alpha=0.12, label="held-out quarters")
-    steps = sorted(by_quarter.step.unique())
-    ax.set_xticks(steps, [period_label(s) for s in steps])
-    ax.plot([], [], "o", color="white", mec="black", label="Canalys observed")
-    ax.set_xlabel("quarter")
-    ax.set_ylabel("share of China cloud spend (%)")
-    ax.set_title("china-2020 calibrated: observed vs simulated spend shares")
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    return fig

@@ -140,19 +140,19 @@ def _add_experiment_commands(sub) -> None:
                              help="output to analyse (default spend_share:huawei); see above")
     sensitivity.set_defaults(handler=cmd_sensitivity)
 
-    calibrate = _command(sub, "calibrate", "fit behavioural parameters to observed shares",
-                         "Latin hypercube search, a refining hypercube, rejection-ABC acceptance and a check "
-                         "with fresh seeds (experiments/calibration.py); each stage is a resumable store under "
-                         "--out.")
-    calibrate.add_argument("spec", metavar="SPEC", help="calibration spec: a TOML file, or a shipped name (calibrate_china)")
-    calibrate.add_argument("--out", required=True, metavar="DIR", help="output directory (one store per stage)")
-    calibrate.add_argument("--holdout", metavar="K", help="keep the last K observed quarters out of the objective")
-    calibrate.add_argument("--backend", choices=BACKEND_NAMES, help="serial | local (process pool, default) | dask")
+    calibrate = _command(sub, "calibrate", "fit behavioural parameters to observed shares and check the fit",
+                         "Pattern-oriented ABC-SMC (experiments/calibration.py): shares, share changes, the HHI "
+                         "band and churn fitted at once; the fitted ensemble run over the full horizon; "
+                         "rolling-origin scores against frozen and trend forecasts.")
+    calibrate.add_argument("spec", metavar="SPEC",
+                           help="calibration spec: a TOML file, or a shipped name (calibrate_china, calibrate_global)")
+    calibrate.add_argument("--out", required=True, metavar="DIR",
+                           help="output directory: fitted.toml, fit.json, fit_by_period.csv, points.csv, calibration.png")
+    calibrate.add_argument("--holdout", metavar="K", help="keep the last K observed periods out of the main fit")
+    calibrate.add_argument("--backend", choices=("serial", "local"), help="where runs go (default local: all cores)")
     calibrate.add_argument("--workers", metavar="N", help="worker processes (default: all cores)")
-    calibrate.add_argument("--scheduler", metavar="tcp://HOST:PORT",
-                           help="Dask scheduler address (implies --backend dask)")
-    calibrate.add_argument("--quiet", action="store_true", help="no progress bars")
-    calibrate.set_defaults(handler=cmd_calibrate)
+    calibrate.add_argument("--quiet", action="store_true", help="no progress lines")
+    calibrate.set_defaults(handler=cmd_calibrate, scheduler=None)
 
     plot = _command(sub, "plot", "draw a vendor's share over time at every design point (PNG)",
                     "A grid store gets one colour per value of the first swept parameter and one line style "
@@ -375,8 +375,8 @@ def backend_options(args: argparse.Namespace) -> tuple[str, int | None]:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    """Run experiments.calibration.calibrate and print the fit; exit 1 if any run failed."""
-    from cloudmarket.experiments.calibration import baseline_verdicts, calibrate, load_calibration
+    """Run experiments.calibration.calibrate and print its report; exit 1 if any run failed."""
+    from cloudmarket.experiments.calibration import calibrate, load_calibration, report_text
 
     backend, workers = backend_options(args)
     holdout = None
@@ -388,17 +388,11 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         if holdout < 0:
             raise UsageError(f"--holdout = {args.holdout!r}: must be a whole number >= 0")
     cspec = load_calibration(args.spec, holdout=holdout)
-    report = calibrate(cspec, args.out, backend=backend, workers=workers, scheduler=args.scheduler,
-                       quiet=args.quiet)
-    print(f"fitted parameters (objective: RMSE {report.objective:.2f} percentage points):")
-    print(report.posterior.to_string(float_format=lambda x: f"{x:.4g}"))
-    print("\nmean absolute error per vendor (percentage points), fitted model vs naive forecasts:")
-    print(report.mae.to_string(index=False))
-    for verdict in baseline_verdicts(report.mae):
-        print(verdict)
+    report = calibrate(cspec, args.out, backend=backend, workers=workers, quiet=args.quiet)
+    print(report_text(report))
     print("wrote " + ", ".join(str(f) for f in report.files))
     if report.failed_runs:
-        print(f"{report.failed_runs} runs failed; run the same command again to retry them", file=sys.stderr)
+        print(f"{report.failed_runs} runs failed and were never accepted; see fit.json", file=sys.stderr)
         return EXIT_FAILED_RUNS
     return 0
 
