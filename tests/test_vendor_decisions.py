@@ -256,3 +256,16 @@ def test_with_no_policy_change_the_market_starts_at_a_steady_state():
         drift.append((shares.iloc[-1] - shares.iloc[0]).to_numpy())
     mean_drift = np.abs(np.mean(drift, axis=0))
     assert mean_drift.max() < 0.01, mean_drift  # under a point after two years, on average over seeds
+
+
+def test_with_learning_on_the_market_stays_near_its_start_over_the_whole_horizon():
+    drift, hhi = [], []
+    for seed in SEEDS:
+        out = simulate({"n_customers": N}, seed=seed, steps=22)
+        shares = out.vendors.pivot(index="step", columns="vendor", values="spend_share")
+        drift.append((shares.iloc[-1] - shares.iloc[0]).to_numpy())
+        hhi.append(out.market.hhi.to_numpy())
+    mean_drift = np.abs(np.mean(drift, axis=0))
+    assert mean_drift.max() < 0.02, mean_drift  # learning explores, but no vendor drifts 2 points on average
+    mean_hhi = np.mean(hhi, axis=0)
+    assert 1900 < mean_hhi.min() and mean_hhi.max() < 2600, (mean_hhi.min(), mean_hhi.max())
