@@ -89,6 +89,8 @@ def load_calibration(path: str | Path, holdout: int | None = None) -> Calibratio
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise SpecError(str(path), "(file)", MISSING, "no such file") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise SpecError(str(path), "(file)", MISSING, f"cannot be read ({err})") from None
     return parse_calibration(text, source=str(path), base_dir=path.parent, holdout=holdout)
 
 
@@ -112,7 +114,11 @@ def parse_calibration(text: str, source: str = "<spec>", base_dir: str | Path = 
     # The search stage is an ordinary LHS experiment: let the experiment spec check it.
     doc["sweep"] = {"design": "lhs", "samples": cal.get("samples", 64), "ranges": cal.get("ranges", {})}
     doc.setdefault("experiment", {})["steps"] = max(observed_steps())
-    search = parse_spec(_to_toml(doc), source=source, base_dir=base_dir)
+    try:
+        search = parse_spec(_to_toml(doc), source=source, base_dir=base_dir)
+    except SpecError as err:
+        # The search stage is checked as a sweep; its keys are written in [calibration].
+        raise SpecError(err.source, _calibration_key(err.path), err.value, _calibration_key(err.allowed)) from None
     n_obs = len(observed_steps())
     k = cal.get("holdout", 0) if holdout is None else holdout
     return CalibrationSpec(
@@ -123,6 +129,15 @@ def parse_calibration(text: str, source: str = "<spec>", base_dir: str | Path = 
         final_replications=_whole(source, "calibration.final_replications", cal.get("final_replications", 20), 2, 100_000),
         holdout=_whole(source, "holdout" if holdout is not None else "calibration.holdout", k, 0, n_obs - 1),
         source=source, text=text)
+
+
+def _calibration_key(text: str) -> str:
+    """A sweep key path as the calibration spec spells it: sweep.ranges -> calibration.ranges.
+
+    >>> _calibration_key("sweep.ranges.switching_cost[1]"), _calibration_key("sweep.samples")
+    ('calibration.ranges.switching_cost[1]', 'calibration.samples')
+    """
+    return text.replace("sweep.ranges", "calibration.ranges").replace("sweep.samples", "calibration.samples")
 
 
 def _whole(source: str, path: str, value: Any, low: int, high: int) -> int:

@@ -471,6 +471,15 @@ def prepare(spec: Spec, store: Store) -> tuple[list[RunTask], dict[str, Any]]:
     return tasks, manifest
 
 
+def planned_run_ids(manifest: dict[str, Any]) -> set[str] | None:
+    """Run ids of the experiment a store's manifest describes (None if it cannot be planned any more)."""
+    try:
+        spec = Spec.from_dict(manifest["spec"]["canonical"])
+        return {t.run_id for t in plan(spec, manifest["design"].get("lhs_blocks"))}
+    except (SpecError, KeyError, TypeError, ValueError):
+        return None
+
+
 def _check_same_experiment(new: Spec, old: Spec, store: Store) -> None:
     changes = []
     a, b = old.identity(), new.identity()

@@ -104,3 +104,35 @@ def design_points(spec, lhs_blocks: Sequence[int] | None = None) -> list[dict[st
     if spec.design == "sobol":
         return sobol_points(spec.ranges, kinds, spec.samples, spec.seed)
     raise ValueError(f"unknown design {spec.design!r}")
+
+
+def sobol_warnings(table, samples: int | None = None, min_samples: int = 64) -> list[str]:
+    """Why Sobol' indices (columns parameter, S1, ST and their CI bounds) may mean little.
+
+    Indices are fractions of variance: an estimate well outside [0, 1], a first-order
+    index well above the total one, or intervals wider than the range itself say that the
+    sample is too small (or the output too noisy) to tell parameters apart.
+
+    >>> import pandas as pd
+    >>> t = pd.DataFrame({"parameter": ["a"], "S1": [1.33], "S1_ci_low": [0.2], "S1_ci_high": [2.4],
+    ...                   "ST": [2.0], "ST_ci_low": [0.5], "ST_ci_high": [3.5]})
+    >>> for w in sobol_warnings(t, samples=8): print(w)
+    only 8 base samples: Sobol' estimates are unreliable below about 64; raise samples (it extends the store)
+    a: S1 = 1.33, ST = 2.00 lie outside [0, 1]: the indices are noise at this sample size
+    a: 95% intervals wider than 1: the indices are not determined by this sample
+    """
+    warnings = []
+    if samples is not None and samples < min_samples:
+        warnings.append(f"only {samples} base samples: Sobol' estimates are unreliable below about {min_samples}; "
+                        "raise samples (it extends the store)")
+    tolerance = 0.1
+    for _, r in table.iterrows():
+        if not (-tolerance <= r.S1 <= 1 + tolerance and -tolerance <= r.ST <= 1 + tolerance):
+            warnings.append(f"{r.parameter}: S1 = {r.S1:.2f}, ST = {r.ST:.2f} lie outside [0, 1]: "
+                            "the indices are noise at this sample size")
+        elif r.S1 > r.ST + tolerance:
+            warnings.append(f"{r.parameter}: S1 = {r.S1:.2f} above ST = {r.ST:.2f} (impossible in theory): "
+                            "the indices are noise at this sample size")
+        if r.S1_ci_high - r.S1_ci_low > 1 or r.ST_ci_high - r.ST_ci_low > 1:
+            warnings.append(f"{r.parameter}: 95% intervals wider than 1: the indices are not determined by this sample")
+    return warnings

@@ -89,10 +89,10 @@ def test_baselines_and_splits():
 
 @pytest.mark.parametrize("edit, path", [
     (lambda s: s.replace("[calibration]\n", "[calibration]\nbogus = 1\n"), "calibration.bogus"),
-    (lambda s: s.replace("samples = 6", "samples = 0"), "sweep.samples"),
+    (lambda s: s.replace("samples = 6", "samples = 0"), "calibration.samples = 0"),
     (lambda s: s.replace("accept = 0.34", "accept = 1.5"), "calibration.accept"),
-    (lambda s: s.replace("cloud_push = [0.0, 1.5]", "cloud_push = [0.0, 9.0]"), "cloud_push"),
-    (lambda s: s.replace("switching_cost = [1.0, 4.0]", "swiching_cost = [1.0, 4.0]"), "swiching_cost"),
+    (lambda s: s.replace("cloud_push = [0.0, 1.5]", "cloud_push = [0.0, 9.0]"), "calibration.ranges.cloud_push[1]"),
+    (lambda s: s.replace("switching_cost = [1.0, 4.0]", "swiching_cost = [1.0, 4.0]"), "calibration.ranges.swiching_cost"),
     (lambda s: s.replace('name = "cal-test"', 'name = "cal-test"\nsteps = 9'), "experiment.steps"),
     (lambda s: s.split("[calibration]")[0], "calibration"),
 ])
