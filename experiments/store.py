@@ -137,20 +137,23 @@ class Store:
                              f"{MANIFEST}; choose a new or empty directory")
 
     def check_writable(self) -> None:
-        """Refuse a store (or the folder it would be made in) that this process cannot write."""
+        """Refuse a store (or the folder it would be made in) that this process cannot write.
+
+        Probed by creating and removing a hidden file: file modes do not stop root, and a
+        read-only mount or an immutable folder stops everyone.
+        """
+        from cloudmarket.experiments.outputs import OutputError, probe_writable
+
         place = self.root
-        while not place.exists():
-            if place.parent == place:
-                break
+        while not place.exists() and place.parent != place:
             place = place.parent
         if not place.is_dir():
             raise StoreError(f"--out = {str(self.root)!r}: {place} is a file, not a directory")
-        if not os.access(place, os.W_OK | os.X_OK):
-            raise StoreError(f"--out = {str(self.root)!r}: {place} is not writable (read-only place?); "
-                             "choose a writable directory")
-        for sub in (self.root / t for t in TABLES):
-            if sub.is_dir() and not os.access(sub, os.W_OK | os.X_OK):
-                raise StoreError(f"--out = {str(self.root)!r}: {sub} is not writable; choose a writable directory")
+        try:
+            for folder in (place, *(self.root / t for t in TABLES if (self.root / t).is_dir())):
+                probe_writable("--out", self.root, folder)
+        except OutputError as err:
+            raise StoreError(f"{err}; choose a writable directory") from None
 
     def read_manifest(self) -> dict[str, Any]:
         """The manifest as a dict; StoreError naming the file if there is none or it is damaged."""
