@@ -376,10 +376,11 @@ def cmd_status(args: argparse.Namespace) -> int:
     store = Store(args.dir)
     manifest = store.read_manifest()
     rows = store.read_run_rows()
-    found = store.check(rows)
     planned = planned_run_ids(manifest)
     strangers = sorted(r["run_id"] for r in rows if planned is not None and r["run_id"] not in planned)
-    ours = [r for r in rows if r["run_id"] not in strangers and r["run_id"] not in found.damaged]
+    rows = [r for r in rows if r["run_id"] not in strangers]
+    found = store.check(rows)
+    ours = [r for r in rows if r["run_id"] not in found.damaged]
     design = manifest["design"]
     total = design["runs"]
     done = sum(r["status"] == "done" for r in ours)
