@@ -6,8 +6,11 @@ is missing or failed, and a spec with more replications or samples extends the s
 Backends are swappable and give identical tables: ``serial`` (this process), ``local``
 (a process pool, the default) and ``dask`` (a distributed cluster, via ``--scheduler``).
 
-The driver keeps at most a few runs in flight and writes each run's tables as soon as it
-finishes, so its memory does not grow with the number of runs.
+Runs go to workers in chunks of about CHUNK_SECONDS of work (:class:`Chunker`); a
+chunk's done runs come back as one Parquet part per table, which the driver writes as
+soon as the chunk ends, then records the runs in the journal. The driver keeps at most
+two chunks per worker in flight, so its memory does not grow with the number of runs, and
+a kill loses at most those chunks. A backend connects before the store is touched.
 
 Example
 -------
