@@ -247,7 +247,7 @@ def main() -> int:
         "Both run the same models: the same grid and the same seeds (ours derives one seed per "
         "replication from the spec's seed; mesa gets that list as `rng=`).",
         "Ours: `experiments.runner.sweep`, local process pool, Parquet store (market + vendor tables, "
-        "one part file per table for each chunk of runs, a chunk being about 2 s of a worker's time). mesa: `mesa.batch_run(MesaCollectedMarket, ..., number_processes, rng=seeds, "
+        "one part file per table for each chunk of runs, a chunk being about 3 s of a worker's CPU time). mesa: `mesa.batch_run(MesaCollectedMarket, ..., number_processes, rng=seeds, "
         "data_collection_period=1)`, whose rows (one per vendor and step, market columns repeated) are "
         "then written to one Parquet file. `MesaCollectedMarket` (`benchmarks/mesa_collected.py`) is "
         "CloudMarket with its vendors collected by Mesa's `agenttype_reporters`, the form batch_run turns "
@@ -321,10 +321,10 @@ points. What differs is around it:
   collected arrays and encodes them as Parquet (about 1 ms), so the driver only writes
   bytes to disk; mesa's worker sends one dict per vendor and step back to the driver,
   which holds them all and writes them at the end.
-- **Chunks.** Each task is a chunk of runs sized to about 2 s of a worker's time
-  (`experiments.runner.Chunker`), and its runs share one part file per table, so the
-  store holds a few dozen files at thousands of runs and the driver does a few writes
-  and one journal append per chunk rather than per run.
+- **Chunks.** Each task is a chunk of runs sized to about 3 s of a worker's CPU time,
+  and at least 1/20 of the sweep (`experiments.runner.Chunker`); its runs share one part
+  file per table, so the store holds a few dozen files at thousands of runs and the
+  driver does a few writes and one journal append per chunk rather than per run.
 
 **The model sets the floor.** At 200 customers x 8 quarters one run costs about 9 ms of
 CPU (8.5 ms of it building the market: drawing customers, the industry graph,
@@ -333,6 +333,12 @@ therefore need at least about 9 s whatever runs them; `mesa.batch_run` spends th
 its workers' start-up. A wall-time ratio of 0.5 would need the runner to finish in less
 time than the model runs take, so it is out of reach for a runner that runs every model
 (see the measured ratios above); what remains is faster builds in `model/market.py`.
+
+**Load.** This machine is shared with other engineers' benchmarks and test suites; the
+load average above is that of the whole machine, and when it is well above the number of cores
+every worker gets a fraction of a core, so at thousands of runs both sides measure mostly
+how much CPU the scheduler gave them. Repeat on a quiet machine before reading the large
+cases' ratios closely.
 
 Driver memory: ours stays flat in the number of runs (results go to disk as each chunk
 ends); mesa.batch_run holds every row until the batch ends.

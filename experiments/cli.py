@@ -206,14 +206,10 @@ def parse_seed(raw: str) -> int:
 
 
 def _check_suffix(flag: str, path: str | None, suffix: str) -> Path | None:
-    if path is None:
-        return None
-    p = Path(path)
-    if p.suffix != suffix:
-        raise UsageError(f"{flag} = {path!r}: must end in {suffix}")
-    if p.exists() and p.is_dir():
-        raise UsageError(f"{flag} = {path!r}: is a directory")
-    return p
+    """An output path with the right suffix in a place that can be written (experiments/outputs.py)."""
+    from cloudmarket.experiments.outputs import check_output
+
+    return check_output(flag, path, suffix)
 
 
 def market_path(out: Path) -> Path:

@@ -581,7 +581,7 @@ def _sweep_into(spec: Spec, store: Store, tasks: list[RunTask], manifest: dict[s
         todo = [t for t in tasks if t.run_id not in done]
         failed_now: list[tuple[str, str]] = []
         progress = _progress(len(tasks), len(done), spec.name, quiet)
-        chunker = Chunker(todo, getattr(runner, "workers", workers))
+        chunker = Chunker(todo, max(1, runner.slots // 2))  # a cluster's cores, not this machine's
         flush = Flusher()
         try:
             for batch in runner.run(chunker.next):
