@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USAGE
     except OSError as err:  # a place that cannot be read or written (full disk, read-only folder)
-        print(f"error: {os_error_text(err)}; nothing was changed", file=sys.stderr)
+        print(f"error: {os_error_text(err)}", file=sys.stderr)
         return EXIT_USAGE
 
 
