@@ -1,5 +1,5 @@
 # Two commands for a new user: `make run` and `make test`. Both set up .venv themselves.
-.PHONY: setup run test bench notebooks lab clean
+.PHONY: setup run test bench bench-batch notebooks lab clean
 
 EXTRAS = test,viz,dist,analysis,notebooks
 
@@ -21,6 +21,11 @@ bench:
 	.venv/bin/python benchmarks/bench_model.py
 	.venv/bin/python benchmarks/bench_batch.py
 	.venv/bin/python benchmarks/bench_backends.py
+
+# Only the runner vs mesa.batch_run (50 to 5,000 runs; store files, DuckDB query): benchmarks/RESULTS_batch.md
+bench-batch:
+	bash scripts/bootstrap.sh $(EXTRAS)
+	.venv/bin/python benchmarks/bench_batch.py
 
 # Run the analysis notebooks at their full settings; HTML copies with figures in notebooks/out/.
 # Their experiment stores live there too: start afresh so a changed model never mixes in.

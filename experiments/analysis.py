@@ -223,6 +223,12 @@ def load_results(root: str | Path) -> Results:
     root = Path(root)
     if not (root / MANIFEST).is_file():
         raise StoreError(f"{root}: no {MANIFEST}; not an experiment store")
+    # integrity first (footer reads only): a damaged store is refused here, by file name,
+    # rather than returning a short table or failing on first use
+    found = Store(root).check()
+    if not found.ok:
+        raise StoreError(f"{root}: damaged store (run `cloudmarket sweep` with its spec to repair it):\n"
+                         + found.describe())
     return Results(root)
 
 

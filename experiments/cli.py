@@ -31,7 +31,8 @@ for _name, _value in SINGLE_THREAD_ENV.items():
     os.environ.setdefault(_name, _value)
 
 from cloudmarket import __version__  # noqa: E402
-from cloudmarket.model.params import SCHEMA, ParameterError, describe, parse_assignment, resolve  # noqa: E402
+from cloudmarket.model.params import (SCHEMA, ParameterError, check_name, describe, parse_assignment,  # noqa: E402
+                                      resolve)
 
 EXIT_USAGE = 2
 EXIT_FAILED_RUNS = 1
@@ -200,14 +201,21 @@ def main(argv: list[str] | None = None) -> int:
     from cloudmarket.experiments.spec import SpecError
     from cloudmarket.experiments.store import StoreError
 
+    from cloudmarket.experiments.outputs import OutputError
+    from cloudmarket.experiments.serve import AddressError
+    from cloudmarket.experiments.store import os_error_text
+
     args = _parser().parse_args(argv)
     try:
         return int(args.handler(args) or 0)
-    except (ParameterError, UsageError, SpecError, StoreError, AnalysisError) as err:
+    except (ParameterError, UsageError, SpecError, StoreError, AnalysisError, OutputError, AddressError) as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USAGE
-    except BrokenPipeError:
+    except BrokenPipeError:  # before OSError, which it is a kind of
         return _reader_left()
+    except OSError as err:  # a place that cannot be read or written (full disk, read-only folder)
+        print(f"error: {os_error_text(err)}", file=sys.stderr)
+        return EXIT_USAGE
 
 
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what `yes | head` reports
@@ -238,15 +246,36 @@ def collect_params(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def read_params_file(path: str) -> dict[str, Any]:
-    """Parameters from a TOML file: top-level NAME = VALUE, or a [parameters] table."""
+    """Parameters from a TOML file: top-level NAME = VALUE, or a [parameters] table.
+
+    Every key must be a parameter and every value allowed; anything else is refused,
+    naming the file and the key, rather than dropped.
+    """
+    from cloudmarket.experiments.spec import parameter_table
+
     try:
         with open(path, "rb") as fh:
             data = tomllib.load(fh)
     except FileNotFoundError:
         raise UsageError(f"--params = {path!r}: no such file") from None
+    except IsADirectoryError:
+        raise UsageError(f"--params = {path!r}: is a directory, not a TOML file") from None
+    except OSError as err:
+        raise UsageError(f"--params = {path!r}: cannot be read ({err.strerror or err})") from None
+    except UnicodeDecodeError as err:
+        raise UsageError(f"--params = {path!r}: not UTF-8 text ({err})") from None
     except tomllib.TOMLDecodeError as err:
         raise UsageError(f"--params = {path!r}: not valid TOML ({err})") from None
-    return dict(data.get("parameters", data))
+    try:
+        params, prefix = parameter_table(data)
+    except ValueError as err:
+        raise UsageError(f"--params = {path!r}: {err}") from None
+    for name, value in params.items():
+        try:
+            check_name(name, value).coerce(value)
+        except ParameterError as err:
+            raise UsageError(f"--params = {path!r}: {prefix}{name} = {value!r}: {err.allowed}") from None
+    return dict(params)
 
 
 def parse_seed(raw: str) -> int:
@@ -260,14 +289,10 @@ def parse_seed(raw: str) -> int:
 
 
 def _check_suffix(flag: str, path: str | None, suffix: str) -> Path | None:
-    if path is None:
-        return None
-    p = Path(path)
-    if p.suffix != suffix:
-        raise UsageError(f"{flag} = {path!r}: must end in {suffix}")
-    if p.exists() and p.is_dir():
-        raise UsageError(f"{flag} = {path!r}: is a directory")
-    return p
+    """An output path with the right suffix in a place that can be written (experiments/outputs.py)."""
+    from cloudmarket.experiments.outputs import check_output
+
+    return check_output(flag, path, suffix)
 
 
 def market_path(out: Path) -> Path:
@@ -286,25 +311,41 @@ def cmd_params(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from cloudmarket.experiments.outputs import check_output, publish
+    from cloudmarket.model.run import check_memory
+
     params = collect_params(args)
     seed = parse_seed(args.seed)
-    out = _check_suffix("--out", args.out, ".parquet")
-    plot = _check_suffix("--plot", args.plot, ".png")
+    # Every output is checked before the run, and all are published together after it:
+    # a failure leaves every file that existed as it was (experiments/outputs.py).
+    out = check_output("--out", args.out, ".parquet")
+    market_out = check_output("--out", str(market_path(out)), ".parquet") if out is not None else None
+    plot = check_output("--plot", args.plot, ".png")
+    check_memory([params])
 
-    from cloudmarket.experiments.store import atomic_write
+    from cloudmarket.experiments.run_progress import run_progress
     from cloudmarket.model.charts import plot_shares
     from cloudmarket.model.run import simulate
 
-    result = simulate(params, seed=seed)
+    progress = run_progress(params["n_customers"], params["steps"])
+    try:
+        result = simulate(params, seed=seed, progress=progress)
+    finally:
+        if progress is not None:
+            progress.close()
     vendors, market = result.vendors, result.market
-    print(summary_table(vendors, market, params, seed))
+    writes = []
     if out is not None:
-        atomic_write(out, lambda p: vendors.to_parquet(p, index=False))
-        atomic_write(market_path(out), lambda p: market.to_parquet(p, index=False))
-        print(f"wrote {out} and {market_path(out)}")
+        writes += [(out, lambda p: vendors.to_parquet(p, index=False)),
+                   (market_out, lambda p: market.to_parquet(p, index=False))]
     if plot is not None:
         fig = plot_shares(vendors, market, title=f"{params['scenario']}, seed {seed}: share of spend")
-        atomic_write(plot, lambda p: fig.savefig(p, dpi=110, format="png"))
+        writes.append((plot, lambda p: fig.savefig(p, dpi=110, format="png")))
+    publish(writes)
+    print(summary_table(vendors, market, params, seed))
+    if out is not None:
+        print(f"wrote {out} and {market_out}")
+    if plot is not None:
         print(f"wrote {plot}")
     return 0
 
@@ -343,6 +384,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         print("\ninterrupted: finished runs are stored; run the same command again to resume", file=sys.stderr)
         return 130
     pending = report.total - report.done - report.failed
+    if report.repaired:
+        print(f"re-ran {len(report.repaired)} runs whose stored rows were missing or unreadable: "
+              f"{', '.join(report.repaired[:10])}{' ...' if len(report.repaired) > 10 else ''}", file=sys.stderr)
     print(f"{spec.name}: {report.total} runs: {report.done} done, {report.failed} failed, {pending} pending "
           f"(this sweep ran {report.ran} in {report.wall_s:.1f} s) -> {args.out}")
     for run, error in report.failures[:10]:
@@ -398,20 +442,37 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from cloudmarket.experiments.analysis import load_results
+    """Counts of done / failed / pending runs, after checking every done run's rows (exit 1 if damaged)."""
+    from cloudmarket.experiments.runner import planned_run_ids
+    from cloudmarket.experiments.store import Store
 
-    results = load_results(args.dir)
-    design = results.manifest["design"]
-    counts = results.runs.status.value_counts()
-    total, done, failed = design["runs"], int(counts.get("done", 0)), int(counts.get("failed", 0))
-    print(f"{results.manifest['name']}: {design['design']} design, {design['points']} points x "
+    store = Store(args.dir)
+    manifest = store.read_manifest()
+    rows = store.read_run_rows()
+    planned = planned_run_ids(manifest)
+    strangers = sorted(r["run_id"] for r in rows if planned is not None and r["run_id"] not in planned)
+    rows = [r for r in rows if r["run_id"] not in strangers]
+    found = store.check(rows)
+    ours = [r for r in rows if r["run_id"] not in found.damaged]
+    design = manifest["design"]
+    total = design["runs"]
+    done = sum(r["status"] == "done" for r in ours)
+    failed = sum(r["status"] == "failed" for r in ours)
+    print(f"{manifest['name']}: {design['design']} design, {design['points']} points x "
           f"{design['replications']} replications = {total} runs")
     print(f"done {done}  failed {failed}  pending {max(total - done - failed, 0)}")
-    last = (results.manifest.get("sweeps") or [{}])[-1]
+    if found.damaged or found.bad_parts:
+        print(f"damaged {len(found.damaged)}: done runs whose rows are missing or unreadable (counted as pending; "
+              f"`cloudmarket sweep` re-runs them)")
+        print("  " + found.describe().replace("\n", "\n  "))
+    if strangers:
+        print(f"{len(strangers)} records are not runs of this experiment's design (a damaged record, or parameter "
+              f"defaults changed since): {', '.join(strangers[:10])}{' ...' if len(strangers) > 10 else ''}")
+    last = (manifest.get("sweeps") or [{}])[-1]
     if last.get("started_at"):
         state = f"finished {last['finished_at']}" if last.get("finished_at") else "did not finish (killed or running)"
         print(f"last sweep: {last.get('backend')} backend, started {last['started_at']}, {state}")
-    return 0
+    return EXIT_FAILED_RUNS if (found.damaged or found.bad_parts or strangers) else 0
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
@@ -519,10 +580,11 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
 
 def cmd_plot(args: argparse.Namespace) -> int:
     from cloudmarket.experiments.analysis import VENDOR_COLUMNS, load_results, parse_metric
+    from cloudmarket.experiments.outputs import check_output
     from cloudmarket.experiments.plots import plot_vendor_share
     from cloudmarket.experiments.store import atomic_write
 
-    out = _check_suffix("--out", args.out, ".png")
+    out = check_output("--out", args.out, ".png")
     column, vendor = args.column, args.vendor
     if args.metric is not None:
         metric = parse_metric(args.metric)
@@ -542,14 +604,22 @@ def cmd_plot(args: argparse.Namespace) -> int:
 def cmd_viz(args: argparse.Namespace) -> int:
     import importlib.util
 
+    from cloudmarket.experiments.serve import check_host, check_port, is_loopback, url
+
     try:
         port = int(args.port)
     except ValueError:
         port = 0
     if not 1 <= port <= 65535:
         raise UsageError(f"--port = {args.port!r}: must be a whole number in [1, 65535]")
+    check_host(args.host)
     if importlib.util.find_spec("solara") is None:
         raise UsageError("solara is not installed: pip install 'cloudmarket[viz]' (make test does it)")
+    if not is_loopback(args.host):
+        print(f"warning: --host = {args.host!r} is not a loopback address: every machine that can reach this one "
+              "can open the page and make it run models; use 127.0.0.1 unless that is what you want",
+              file=sys.stderr, flush=True)
+    check_port(args.host, port)  # before saying "serving on"
     missing = missing_frontend_files()
     if missing and not args.cdn:
         raise UsageError(f"Solara's front-end files are missing ({', '.join(missing[1])} not in {missing[0]}): "
@@ -559,7 +629,7 @@ def cmd_viz(args: argparse.Namespace) -> int:
     # the page is a module of the package, so an installed wheel serves it as a checkout does
     cmd = [sys.executable, "-m", "solara", "run", "cloudmarket.app", "--host", args.host, "--port", str(port),
            "--no-open", "--no-check-version", "--production"]  # production: no file watchers
-    print(f"serving on http://{args.host}:{port}/  (Ctrl-C to stop)", flush=True)
+    print(f"serving on {url(args.host, port)}  (Ctrl-C to stop)", flush=True)
     # exec, not a child process: the server keeps this PID, so stopping it by PID works
     os.execve(sys.executable, cmd, env)
 

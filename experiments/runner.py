@@ -6,8 +6,11 @@ is missing or failed, and a spec with more replications or samples extends the s
 Backends are swappable and give identical tables: ``serial`` (this process), ``local``
 (a process pool, the default) and ``dask`` (a distributed cluster, via ``--scheduler``).
 
-The driver keeps at most a few runs in flight and writes each run's tables as soon as it
-finishes, so its memory does not grow with the number of runs.
+Runs go to workers in chunks of about CHUNK_SECONDS of work (:class:`Chunker`); a
+chunk's done runs come back as one Parquet part per table, which the driver writes as
+soon as the chunk ends, then records the runs in the journal. The driver keeps at most
+two chunks per worker in flight, so its memory does not grow with the number of runs, and
+a kill loses at most those chunks. A backend connects before the store is touched.
 
 Example
 -------
@@ -39,10 +42,14 @@ import pandas as pd
 
 from cloudmarket.experiments.sampling import design_points, replication_seed
 from cloudmarket.experiments.spec import MISSING, Spec, SpecError, canonical_json, origin_of
-from cloudmarket.experiments.store import Store, StoreError, encode_part
+from cloudmarket.experiments.store import (JOURNAL, RUNS, Store, StoreError, encode_runs, os_error_text,
+                                           part_of)
 
 BACKENDS = ("serial", "local", "dask")
-FLUSH_SECONDS = 1.0  # how often runs.parquet is rewritten during a sweep (the journal is per run)
+FLUSH_SECONDS = 1.0  # how often runs.parquet is rewritten during a sweep (the journal is per chunk)
+CHUNK_SECONDS = 3.0  # CPU seconds of work per chunk of runs: one part file per table each, lost at most on a kill
+MAX_PARTS = 20  # a sweep aims at no more part files per table than this (or 4 per worker), runs permitting
+SCHEDULER_TIMEOUT_S = 30
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -73,6 +80,7 @@ class RunResult:
     wall_s: float
     vendors: bytes | None = None
     market: bytes | None = None
+    cpu_s: float = 0.0  # CPU time of the run in its worker (sizes chunks; not stored)
 
 
 @dataclass
@@ -85,6 +93,7 @@ class SweepReport:
     ran: int
     wall_s: float
     failures: list[tuple[str, str]] = field(default_factory=list)  # (run_id, last error line)
+    repaired: list[str] = field(default_factory=list)  # done runs whose rows were missing or unreadable: re-run
 
 
 def run_id(params: dict[str, Any], seed: int) -> str:
@@ -127,24 +136,163 @@ def plan(spec: Spec, lhs_blocks: list[int] | None = None, unique: bool = True) -
 def execute(task: RunTask) -> RunResult:
     """Run one task; an exception becomes a failed result carrying its traceback.
 
-    The tables come back as Parquet bytes: encoding happens in the worker, in parallel,
-    and the driver only writes files.
+    The tables come back as Parquet bytes of this run alone (:func:`execute_chunk` runs many).
+    """
+    chunk = execute_chunk(Chunk((task,)))
+    result = chunk.results[0]
+    result.vendors, result.market = chunk.vendors, chunk.market
+    return result
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """Several runs done by one worker in one go; their rows share one part file per table."""
+
+    tasks: tuple[RunTask, ...]
+
+    @property
+    def part(self) -> str:
+        """The part file's name: a hash of its run ids (the same runs always give the same name)."""
+        return "p-" + hashlib.sha256(",".join(t.run_id for t in self.tasks).encode()).hexdigest()[:16]
+
+
+@dataclass
+class ChunkResult:
+    """A chunk's results, one per run, and the Parquet bytes of its done runs' rows."""
+
+    results: list[RunResult]
+    vendors: bytes | None = None
+    market: bytes | None = None
+
+
+def execute_chunk(chunk: Chunk) -> ChunkResult:
+    """Run every task of ``chunk``; a run that raises is failed, the others go on.
+
+    The done runs' rows come back encoded as one Parquet file per table: encoding happens
+    in the worker, in parallel, and the driver only writes a few files.
     """
     from cloudmarket.model.run import simulate_columns
 
-    start = time.perf_counter()
+    results, vendors, market = [], [], []
+    for task in chunk.tasks:
+        start, cpu = time.perf_counter(), time.process_time()
+        try:
+            v, m = simulate_columns(task.params, seed=task.seed, collect=task.collect)
+        except Exception:  # noqa: BLE001 - any failure of a run is data, not a crash of the batch
+            results.append(RunResult(task.run_id, "failed", traceback.format_exc(), time.perf_counter() - start))
+            continue
+        results.append(RunResult(task.run_id, "done", None, time.perf_counter() - start,
+                                 cpu_s=time.process_time() - cpu))
+        vendors.append((task.run_id, v))
+        market.append((task.run_id, m))
+    if not vendors:
+        return ChunkResult(results)
     try:
-        vendors, market = simulate_columns(task.params, seed=task.seed, collect=task.collect)
-        vendors, market = encode_part(task.run_id, vendors), encode_part(task.run_id, market)
-    except Exception:  # noqa: BLE001 - any failure of a run is data, not a crash of the batch
-        return RunResult(task.run_id, "failed", traceback.format_exc(), time.perf_counter() - start)
-    return RunResult(task.run_id, "done", None, time.perf_counter() - start, vendors, market)
+        return ChunkResult(results, encode_runs(vendors), encode_runs(market))
+    except Exception:  # noqa: BLE001 - rows that cannot be encoded fail their runs
+        error = "the run's tables could not be encoded:\n" + traceback.format_exc()
+        return ChunkResult([r if r.status == "failed" else RunResult(r.run_id, "failed", error, r.wall_s)
+                            for r in results])
+
+
+def chunk_failed(chunk: Chunk, error: str) -> ChunkResult:
+    """Every run of ``chunk`` failed with ``error`` (its worker died or could not answer)."""
+    return ChunkResult([RunResult(t.run_id, "failed", error, 0.0) for t in chunk.tasks])
+
+
+class Chunker:
+    """Hands out chunks of runs, each about ``target_s`` seconds of a worker's CPU time.
+
+    A chunk of a few seconds keeps the driver's work per run small, and a kill loses only
+    the chunks in flight. The size follows the measured CPU seconds per run (a first guess
+    from the number of customers and steps until runs end; CPU time, unlike wall time,
+    does not grow when other programs load the machine), is at least enough for the
+    sweep to make about ``max_parts`` part files per table (more with many workers, so
+    each gets work), shrinks near the end so that no worker idles while another finishes
+    a big chunk, and never exceeds ``max_runs``. Results do not depend on it.
+
+    >>> from cloudmarket.experiments.spec import parse_spec
+    >>> tasks = plan(parse_spec('[experiment]\\nreplications = 50\\n[parameters]\\nn_customers = 100\\n'
+    ...                         'steps = 2\\n[sweep]\\n[sweep.values]\\nswitching_cost = [0.5, 1.5]'))
+    >>> chunker = Chunker(tasks, workers=2)
+    >>> sizes = []
+    >>> while (chunk := chunker.next()) is not None:
+    ...     sizes.append(len(chunk.tasks))
+    >>> sum(sizes), sizes[0] > 1, len(sizes) <= 20
+    (100, True, True)
+    """
+
+    def __init__(self, tasks: list[RunTask], workers: int, target_s: float | None = None, max_runs: int = 1000,
+                 max_parts: int = MAX_PARTS):
+        self.pending = list(reversed(tasks))  # popped from the end: plan order
+        self.workers = max(1, workers)
+        self.target_s = CHUNK_SECONDS if target_s is None else target_s
+        self.max_runs = max_runs
+        self.floor = -(-len(tasks) // max(max_parts, 4 * self.workers))  # ceil: runs per chunk for the file budget
+        self.run_s: float | None = None
+        self._seen_s = 0.0
+        self._seen_runs = 0
+
+    def guess(self) -> float:
+        """Seconds per run before any has ended: generous, so the first chunks are not too big."""
+        p = self.pending[-1].params
+        return 3e-3 + 4e-6 * float(p.get("n_customers", 2000)) * float(p.get("steps", 22) + 2)
+
+    def observe(self, results: Iterable[RunResult]) -> None:
+        """Learn the CPU seconds per run from finished runs."""
+        for r in results:
+            spent = r.cpu_s or r.wall_s
+            if r.status == "done" and spent > 0:
+                self._seen_s += spent
+                self._seen_runs += 1
+        if self._seen_runs:
+            self.run_s = self._seen_s / self._seen_runs
+
+    def next(self) -> Chunk | None:
+        """The next chunk in plan order, or None when every run has been handed out."""
+        if not self.pending:
+            return None
+        size = max(self.target_s / (self.run_s or self.guess()), self.floor)
+        # Near the end: about a share of what is left per worker, but not below a quarter of the size.
+        size = min(size, max(len(self.pending) / (2 * self.workers), size / 4))
+        size = int(min(max(size, 1), self.max_runs, len(self.pending)))
+        return Chunk(tuple(self.pending.pop() for _ in range(size)))
 
 
 # ---------------------------------------------------------------------- backends
-def _serial(tasks: Iterable[RunTask], workers: int, scheduler: str | None) -> Iterator[list[tuple[RunTask, RunResult]]]:
-    for task in tasks:
-        yield [(task, execute(task))]
+class Backend:
+    """Runs chunks and yields their results as they finish; ``slots`` chunks are kept in flight.
+
+    A backend connects (to a cluster) when it is made, before the store is touched, so a
+    backend that cannot start leaves the store as it was.
+    """
+
+    def __init__(self, workers: int, scheduler: str | None = None):
+        self.workers, self.scheduler = workers, scheduler
+
+    @property
+    def slots(self) -> int:
+        return 2 * self.workers
+
+    def run(self, next_chunk: Callable[[], Chunk | None]) -> Iterator[list[tuple[Chunk, ChunkResult]]]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release what the backend holds (pools, cluster connections)."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class SerialBackend(Backend):
+    """This process, one chunk after another."""
+
+    def run(self, next_chunk):
+        while (chunk := next_chunk()) is not None:
+            yield [(chunk, execute_chunk(chunk))]
 
 
 def pool_context():
@@ -178,8 +326,22 @@ def os_threads() -> int:
 def _new_pool(workers: int) -> ProcessPoolExecutor:
     context = pool_context()
     parent = os.getpid() if context.get_start_method() == "fork" else None
-    return ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=die_with_parent,
+    return ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_worker_start,
                                initargs=(parent,))
+
+
+def _worker_start(parent: int | None) -> None:
+    """Start a pool worker: tie its life to the driver's, and move what it inherited out of the GC's way.
+
+    ``gc.freeze`` puts every object the worker starts with (the driver's imported
+    modules, when forked) in a generation the collector never scans again: the full
+    collections a run triggers then walk only the run's own objects (about 5-10% less CPU
+    per small run here) and inherited pages are not copied just to be scanned.
+    """
+    import gc
+
+    die_with_parent(parent)
+    gc.freeze()
 
 
 def die_with_parent(parent: int | None = None) -> None:
@@ -203,91 +365,98 @@ def die_with_parent(parent: int | None = None) -> None:
         os._exit(1)
 
 
-def _local(tasks: Iterable[RunTask], workers: int, scheduler: str | None) -> Iterator[list[tuple[RunTask, RunResult]]]:
+class LocalBackend(Backend):
     """A process pool (see :func:`pool_context` for how its workers start)."""
-    from concurrent.futures.process import BrokenProcessPool
 
-    pending = iter(tasks)
-    pool = _new_pool(workers)
-    try:
-        in_flight: dict[Any, RunTask] = {}
-        while True:
-            while len(in_flight) < 2 * workers:
-                task = next(pending, None)
-                if task is None:
-                    break
-                in_flight[pool.submit(execute, task)] = task
-            if not in_flight:
-                return
-            finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-            batch, broken = [], False
-            for future in finished:
-                task = in_flight.pop(future)
-                broken |= isinstance(future.exception(), BrokenProcessPool)
-                batch.append((task, _result_of(task, future.result)))
-            if broken:
-                # A worker died (killed, out of memory, crashed in C): its pool is unusable
-                # and every run it held is failed; carry on with a fresh pool.
-                for future, task in in_flight.items():
-                    batch.append((task, _result_of(task, future.result)))
-                in_flight.clear()
-                pool.shutdown(wait=False, cancel_futures=True)
-                pool = _new_pool(workers)
-            yield batch
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+    def run(self, next_chunk):
+        from concurrent.futures.process import BrokenProcessPool
 
-
-def _dask(tasks: Iterable[RunTask], workers: int, scheduler: str | None) -> Iterator[list[tuple[RunTask, RunResult]]]:
-    """A Dask cluster at ``scheduler``, or a local one on 127.0.0.1 when none is given."""
-    from distributed import Client, LocalCluster
-    from distributed import wait as dask_wait
-
-    cluster = None
-    if scheduler is None:
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                               dashboard_address=None, host="127.0.0.1")
-        client = Client(cluster)
-    else:
+        pool = _new_pool(self.workers)
         try:
-            client = Client(scheduler, timeout=30)
-        except (OSError, TimeoutError) as err:
-            raise StoreError(f"--scheduler = {scheduler!r}: cannot reach a Dask scheduler there ({err}); "
-                             "finished runs are kept, run again when it is up") from None
-    try:
-        cores = max(1, sum(client.nthreads().values()))
-        pending = iter(tasks)
-        in_flight: dict[Any, RunTask] = {}
+            in_flight: dict[Any, Chunk] = {}
+            while True:
+                while len(in_flight) < self.slots and (chunk := next_chunk()) is not None:
+                    in_flight[pool.submit(execute_chunk, chunk)] = chunk
+                if not in_flight:
+                    return
+                finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                batch, broken = [], False
+                for future in finished:
+                    chunk = in_flight.pop(future)
+                    broken |= isinstance(future.exception(), BrokenProcessPool)
+                    batch.append((chunk, _result_of(chunk, future.result)))
+                if broken:
+                    # A worker died (killed, out of memory, crashed in C): its pool is unusable
+                    # and every run it held is failed; carry on with a fresh pool.
+                    for future, chunk in in_flight.items():
+                        batch.append((chunk, _result_of(chunk, future.result)))
+                    in_flight.clear()
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    pool = _new_pool(self.workers)
+                yield batch
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+class DaskBackend(Backend):
+    """A Dask cluster at ``scheduler``, or a local one on 127.0.0.1 when none is given.
+
+    Connects when made: an unreachable scheduler is reported before the store is touched.
+    """
+
+    def __init__(self, workers: int, scheduler: str | None = None):
+        super().__init__(workers, scheduler)
+        from distributed import Client, LocalCluster
+
+        self.cluster = None
+        if scheduler is None:
+            self.cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                        dashboard_address=None, host="127.0.0.1")
+            self.client = Client(self.cluster)
+        else:
+            try:
+                self.client = Client(scheduler, timeout=SCHEDULER_TIMEOUT_S)
+            except (OSError, TimeoutError, ValueError) as err:
+                raise StoreError(f"--scheduler = {scheduler!r}: cannot reach a Dask scheduler there ({err}); "
+                                 "nothing was written; run again when it is up") from None
+
+    @property
+    def slots(self) -> int:
+        return 2 * max(1, sum(self.client.nthreads().values()))
+
+    def run(self, next_chunk):
+        from distributed import wait as dask_wait
+
+        slots = self.slots
+        in_flight: dict[Any, Chunk] = {}
         while True:
-            while len(in_flight) < 2 * cores:
-                task = next(pending, None)
-                if task is None:
-                    break
-                in_flight[client.submit(execute, task, key=f"run-{task.run_id}", pure=False)] = task
+            while len(in_flight) < slots and (chunk := next_chunk()) is not None:
+                in_flight[self.client.submit(execute_chunk, chunk, key=f"chunk-{chunk.part}", pure=False)] = chunk
             if not in_flight:
                 return
             finished = dask_wait(list(in_flight), return_when="FIRST_COMPLETED").done
             batch = []
             for future in finished:
-                task = in_flight.pop(future)
-                batch.append((task, _result_of(task, future.result)))
+                chunk = in_flight.pop(future)
+                batch.append((chunk, _result_of(chunk, future.result)))
                 future.release()
             yield batch
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
+
+    def close(self) -> None:
+        self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
 
 
-def _result_of(task: RunTask, get: Callable[[], RunResult]) -> RunResult:
-    """The worker's result, or a failed one if the worker itself died or could not answer."""
+def _result_of(chunk: Chunk, get: Callable[[], ChunkResult]) -> ChunkResult:
+    """The worker's result, or failed runs if the worker itself died or could not answer."""
     try:
         return get()
-    except Exception:  # noqa: BLE001 - a lost worker fails its run, not the batch
-        return RunResult(task.run_id, "failed", "the worker did not return a result:\n" + traceback.format_exc(), 0.0)
+    except Exception:  # noqa: BLE001 - a lost worker fails its runs, not the batch
+        return chunk_failed(chunk, "the worker did not return a result:\n" + traceback.format_exc())
 
 
-_BACKENDS = {"serial": _serial, "local": _local, "dask": _dask}
+_BACKENDS = {"serial": SerialBackend, "local": LocalBackend, "dask": DaskBackend}
 
 
 # ---------------------------------------------------------------------- sweep
@@ -326,6 +495,15 @@ def prepare(spec: Spec, store: Store) -> tuple[list[RunTask], dict[str, Any]]:
     return tasks, manifest
 
 
+def planned_run_ids(manifest: dict[str, Any]) -> set[str] | None:
+    """Run ids of the experiment a store's manifest describes (None if it cannot be planned any more)."""
+    try:
+        spec = Spec.from_dict(manifest["spec"]["canonical"])
+        return {t.run_id for t in plan(spec, manifest["design"].get("lhs_blocks"))}
+    except (SpecError, KeyError, TypeError, ValueError):
+        return None
+
+
 def _check_same_experiment(new: Spec, old: Spec, store: Store) -> None:
     changes = []
     a, b = old.identity(), new.identity()
@@ -349,60 +527,90 @@ def _check_same_experiment(new: Spec, old: Spec, store: Store) -> None:
 
 def sweep(spec: Spec, out: str | Path, backend: str = "local", workers: int | None = None,
           scheduler: str | None = None, quiet: bool = False) -> SweepReport:
-    """Run every missing or failed run of ``spec`` into the store at ``out``.
+    """Run every missing, failed or damaged run of ``spec`` into the store at ``out``.
 
-    Validation happens before the store is touched: a bad or changed spec raises
-    SpecError and leaves ``out`` as it was.
+    Validation happens before the store is touched: a bad or changed spec, a store that
+    cannot be written, a run too big for this machine's memory or a scheduler that cannot
+    be reached raises (SpecError, StoreError, ParameterError) and leaves ``out`` as it was.
+    Done runs whose rows are missing or unreadable (:meth:`Store.check`) are run again.
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend = {backend!r}: allowed: {' | '.join(BACKENDS)}")
     workers = workers or os.cpu_count() or 1
     store = Store(out)
     tasks, manifest = prepare(spec, store)
+    store.check_writable()
+    if backend != "dask" or scheduler is None:  # a cluster's memory is not this machine's
+        from cloudmarket.model.run import check_memory
+
+        check_memory((t.params for t in tasks), parallel=1 if backend == "serial" else min(workers, len(tasks)))
     start = time.perf_counter()
+    with _BACKENDS[backend](workers, scheduler) as runner:
+        try:
+            return _sweep_into(spec, store, tasks, manifest, runner, backend, workers, scheduler, quiet, start)
+        except OSError as err:
+            raise StoreError(f"cannot write the store {store.root}: {os_error_text(err)}; runs finished "
+                             "before are kept: fix it and run the same command again to go on") from None
+
+
+def _sweep_into(spec: Spec, store: Store, tasks: list[RunTask], manifest: dict[str, Any], runner: "Backend",
+                backend: str, workers: int, scheduler: str | None, quiet: bool, start: float) -> SweepReport:
     with store.locked():
         rows = {r["run_id"]: r for r in store.read_run_rows()}
         planned = {t.run_id for t in tasks}
-        done = {rid for rid, r in rows.items() if r["status"] == "done" and rid in planned}
-        strangers = [rid for rid in rows if rid not in planned]
+        strangers = sorted(rid for rid in rows if rid not in planned)
         if strangers:
             # Same spec, other run ids: the model's parameter defaults or schema changed
-            # since these runs were made, so old and new runs would not be comparable.
+            # since these runs were made (or a record was damaged by hand), so old and
+            # new runs would not be comparable.
             raise SpecChangedError(spec.source, f"does not reproduce the runs in {store.root}", MISSING,
                                    f"{len(strangers)} stored runs have parameters this spec no longer gives "
-                                   "(model/params.py defaults changed?); use a new --out directory")
-        store.clean(done)
+                                   f"(model/params.py defaults changed, or a damaged record in {RUNS} / {JOURNAL}; "
+                                   f"first: {', '.join(strangers[:3])}); use a new --out directory")
+        integrity = store.check(list(rows.values()), strict=True)
+        done = {rid for rid, r in rows.items() if r["status"] == "done" and rid not in integrity.damaged}
+        store.clean({part_of(rows[rid]) for rid in done})
+        if integrity.damaged or (store.root / JOURNAL).exists():
+            # Fold the journal (and any line cut short by a kill) into runs.parquet before appending.
+            store.write_runs(rows.values(), spec.swept)
         started = _now()
         manifest["sweeps"].append({"started_at": started, "backend": backend, "workers": workers,
-                                   "scheduler": scheduler, "finished_at": None})
+                                   "scheduler": scheduler, "finished_at": None,
+                                   "repaired": sorted(integrity.damaged)})
         store.write_manifest(manifest)
         todo = [t for t in tasks if t.run_id not in done]
         failed_now: list[tuple[str, str]] = []
         progress = _progress(len(tasks), len(done), spec.name, quiet)
-        last_flush = time.monotonic()
+        chunker = Chunker(todo, max(1, runner.slots // 2))  # a cluster's cores, not this machine's
+        flush = Flusher()
         try:
-            for batch in _BACKENDS[backend](todo, workers, scheduler):
+            for batch in runner.run(chunker.next):
                 records = []
-                for task, result in batch:
-                    if result.status == "done":
-                        store.write_part("market", task.run_id, result.market)
-                        store.write_part("vendors", task.run_id, result.vendors)
-                    else:
-                        failed_now.append((task.run_id, result.error))
-                    records.append({"run_id": task.run_id, **task.swept, "point": task.point,
-                                    "replication": task.replication, "seed": task.seed,
-                                    "status": result.status, "error": result.error, "wall_s": result.wall_s})
+                for chunk, result in batch:
+                    chunker.observe(result.results)
+                    part = chunk.part if result.vendors is not None else None
+                    if part is not None:
+                        store.write_part("market", part, result.market)
+                        store.write_part("vendors", part, result.vendors)
+                    by_id = {t.run_id: t for t in chunk.tasks}
+                    for r in result.results:
+                        task = by_id[r.run_id]
+                        if r.status != "done":
+                            failed_now.append((task.run_id, r.error))
+                        records.append(run_record(task, r, part if r.status == "done" else None))
                 # The run record is the commit: written after the part files it vouches for.
                 store.append_journal(records)
                 rows.update((r["run_id"], r) for r in records)
-                if time.monotonic() - last_flush > FLUSH_SECONDS:
-                    store.write_runs(rows.values(), spec.swept)
-                    last_flush = time.monotonic()
-                progress.update(len(batch))
+                if flush.due():
+                    flush.timed(lambda: store.write_runs(rows.values(), spec.swept))
+                progress.update(len(records))
                 progress.set_postfix(failed=len(failed_now), refresh=False)
         finally:
             progress.close()
-            store.write_runs(rows.values(), spec.swept)
+            try:
+                store.write_runs(rows.values(), spec.swept)
+            except OSError:
+                pass  # out of disk or not writable: the journal still holds every record
         manifest["sweeps"][-1]["finished_at"] = _now()
         manifest["updated_at"] = manifest["sweeps"][-1]["finished_at"]
         manifest["sweeps"][-1]["ran"] = len(todo)
@@ -411,11 +619,38 @@ def sweep(spec: Spec, out: str | Path, backend: str = "local", workers: int | No
     statuses = [rows[t.run_id]["status"] for t in tasks if t.run_id in rows]
     return SweepReport(total=len(tasks), done=statuses.count("done"), failed=statuses.count("failed"),
                        ran=len(todo), wall_s=time.perf_counter() - start,
-                       failures=[(rid, _last_line(err)) for rid, err in failed_now])
+                       failures=[(rid, _last_line(err)) for rid, err in failed_now],
+                       repaired=sorted(integrity.damaged))
+
+
+def run_record(task: RunTask, result: RunResult, part: str | None) -> dict[str, Any]:
+    """The run table's row for one finished run: its id, every parameter, where it sits, how it went."""
+    return {"run_id": task.run_id, **task.params, "point": task.point, "replication": task.replication,
+            "seed": task.seed, "status": result.status, "error": result.error, "wall_s": result.wall_s,
+            "part": part}
+
+
+class Flusher:
+    """When to rewrite runs.parquet during a sweep: every FLUSH_SECONDS, but never spending
+    more than about 5% of the driver's time on it (the rewrite grows with the runs)."""
+
+    def __init__(self):
+        self.last = time.monotonic()
+        self.cost = 0.0
+
+    def due(self) -> bool:
+        return time.monotonic() - self.last > max(FLUSH_SECONDS, 20 * self.cost)
+
+    def timed(self, write: Callable[[], None]) -> None:
+        begin = time.monotonic()
+        write()
+        self.last = time.monotonic()
+        self.cost = self.last - begin
 
 
 def _progress(total: int, initial: int, name: str, quiet: bool):
-    from tqdm import tqdm
+    # tqdm.auto: a widget in Jupyter (where stderr is no terminal), text on a terminal
+    from tqdm.auto import tqdm
 
     class Bar(tqdm):
         # No monitor thread (tqdm reads this per class): it would make the driver
@@ -423,8 +658,8 @@ def _progress(total: int, initial: int, name: str, quiet: bool):
         # (pool_context). The bar still refreshes on every finished run.
         monitor_interval = 0
 
-    # A bar only on a terminal: logs and pipes get the final summary alone.
-    disable = quiet or not sys.stderr.isatty()
+    # A bar on a terminal or in a notebook; logs and pipes get the final summary alone.
+    disable = quiet or not (sys.stderr.isatty() or "ipykernel" in sys.modules)
     try:
         size = os.get_terminal_size(sys.stderr.fileno())
     except (OSError, ValueError):
@@ -479,5 +714,5 @@ def git_state(root: Path = ROOT) -> dict[str, Any]:
         return unknown
 
 
-__all__ = ["BACKENDS", "RunResult", "RunTask", "SpecChangedError", "StoreError", "SweepReport",
-           "execute", "plan", "prepare", "run_id", "sweep"]
+__all__ = ["BACKENDS", "Chunk", "Chunker", "RunResult", "RunTask", "SpecChangedError", "StoreError", "SweepReport",
+           "execute", "execute_chunk", "plan", "prepare", "run_id", "sweep"]

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +43,8 @@ from cloudmarket.model.params import SCHEMA, ParameterError, check_name
 DESIGNS = ("grid", "lhs", "sobol")
 COLLECT_TEXT = '"step", "end" or a whole number k >= 1 (every k steps and the last)'
 MAX_REPLICATIONS = 100_000
+MAX_RUNS = 1_000_000  # design points x replications; checked from the lengths, before anything is enumerated
+MIN_SOBOL_SAMPLES = 8
 MAX_SEED = 2**63 - 1
 
 _TABLES = {"experiment", "parameters", "sweep"}
@@ -237,10 +240,39 @@ def _spec_from_document(doc: dict[str, Any], text: str, source: str, base_dir: s
             raise SpecError(source, "sweep.samples", samples,
                             "must be a power of 2 for a Sobol' design (the sequence is balanced only then)")
         ranges = _ranges(source, _table(source, sweep, "ranges", required=True, prefix="sweep."), origin)
+        if design == "sobol" and samples < MIN_SOBOL_SAMPLES:
+            raise SpecError(source, "sweep.samples", samples,
+                            f"must be at least {MIN_SOBOL_SAMPLES} for a Sobol' design (a power of 2); with fewer "
+                            "the indices are noise (first- and total-order estimates outside [0, 1])")
+    _check_size(source, design_size(design, values, ranges, samples), replications)
 
     return Spec(name=name, replications=replications, seed=seed, collect=collect, design=design,
                 fixed=fixed, values=values, ranges=ranges, samples=samples, description=description,
                 source=source, text=text, params_file=params_file)
+
+
+def design_size(design: str, values: dict[str, list[Any]], ranges: dict[str, Any], samples: int | None) -> int:
+    """Number of design points, computed from the lengths alone (nothing is enumerated).
+
+    >>> design_size("grid", {"a": [1, 2, 3], "b": [0] * 1000}, {}, None)
+    3000
+    >>> design_size("sobol", {}, {"a": (0, 1), "b": (0, 1)}, 64)   # Saltelli: samples x (parameters + 2)
+    256
+    """
+    if design == "grid":
+        return math.prod(len(v) for v in values.values())
+    if design == "sobol":
+        return (samples or 0) * (len(ranges) + 2)
+    return samples or 0
+
+
+def _check_size(source: str, points: int, replications: int) -> None:
+    runs = points * replications
+    if runs > MAX_RUNS:
+        raise SpecError(source, "sweep", MISSING,
+                        f"the design has {points:,} points x {replications:,} replications = {runs:,} runs, above "
+                        f"the limit of {MAX_RUNS:,} runs; use fewer values, samples or replications "
+                        "(or split the experiment)")
 
 
 def read_toml(text: str, source: str, path: str = "(toml)", value: Any = MISSING) -> dict[str, Any]:
@@ -333,11 +365,39 @@ def _read_params_file(source: str, name: Any, base_dir: Path) -> tuple[dict[str,
         text = path.read_text(encoding="utf-8")
     except OSError as err:
         raise SpecError(source, "experiment.params", name, f"cannot read {path} ({err.strerror or err})") from None
+    except UnicodeDecodeError as err:
+        raise SpecError(source, "experiment.params", name, f"cannot read {path}: not UTF-8 text ({err})") from None
     doc = read_toml(text, source, "experiment.params", name)
-    params = doc.get("parameters", doc)
-    if not isinstance(params, dict):
-        raise SpecError(source, "experiment.params", name, "must hold NAME = VALUE lines or a [parameters] table")
+    try:
+        params, _ = parameter_table(doc)
+    except ValueError as err:
+        raise SpecError(source, f"experiment.params ({name})", MISSING, str(err)) from None
     return {"path": name, "text": text}, params
+
+
+def parameter_table(doc: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """The NAME = VALUE pairs of a parameter file and the key prefix they sit under.
+
+    A parameter file holds top-level ``NAME = VALUE`` lines, or a single ``[parameters]``
+    table; anything beside that table is refused (ValueError) rather than dropped.
+
+    >>> parameter_table({"parameters": {"switching_cost": 1.0}})
+    ({'switching_cost': 1.0}, 'parameters.')
+    >>> parameter_table({"parameters": {"switching_cost": 1.0}, "other": {"x": 1}})
+    Traceback (most recent call last):
+    ...
+    ValueError: other: unknown key beside [parameters]; a parameter file holds NAME = VALUE lines, or one [parameters] table
+    """
+    if "parameters" not in doc:
+        return doc, ""
+    params = doc["parameters"]
+    if not isinstance(params, dict):
+        raise ValueError(f"parameters = {params!r}: must be a table [parameters] of NAME = VALUE lines")
+    others = [k for k in doc if k != "parameters"]
+    if others:
+        raise ValueError(f"{others[0]}: unknown key beside [parameters]; a parameter file holds NAME = VALUE "
+                         "lines, or one [parameters] table")
+    return params, "parameters."
 
 
 def _grid_values(source: str, table: dict, origin: dict) -> dict[str, list[Any]]:

@@ -9,7 +9,8 @@ Example
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import os
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from cloudmarket.model.market import CloudMarket
-from cloudmarket.model.params import validated
+from cloudmarket.model.params import ParameterError, validated
 
 
 Columns = dict[str, np.ndarray]
@@ -33,14 +34,19 @@ class RunOutput:
 
 
 def simulate(params: Mapping[str, Any], seed: int, steps: int | None = None,
-             collect: str | int = "step", keep_model: bool = False) -> RunOutput:
+             collect: str | int = "step", keep_model: bool = False,
+             progress: Callable[[str], None] | None = None) -> RunOutput:
     """Build ``CloudMarket(**params, rng=seed)``, run ``steps`` quarters, return its tables.
 
     ``params`` may include ``steps`` (used when the argument is None). ``collect`` thins
     the returned rows: "step" keeps every step, "end" the first and last, an integer k
-    every k-th step plus the last.
+    every k-th step plus the last. ``progress`` is called with the name of each build
+    phase, then "quarter k/N" after each quarter. A run whose estimated memory exceeds
+    what the machine has available is refused (ParameterError, see :func:`check_memory`).
     """
-    model, vendors, market = _run(params, seed, steps, collect)
+    params = validated(params)  # once; _run and the model take the frozen Params as they are
+    check_memory([params])
+    model, vendors, market = _run(params, seed, steps, collect, progress)
     return RunOutput(pd.DataFrame(vendors), pd.DataFrame(market), model if keep_model else None)
 
 
@@ -59,13 +65,18 @@ def simulate_columns(params: Mapping[str, Any], seed: int, steps: int | None = N
     return vendors, market
 
 
-def _run(params: Mapping[str, Any], seed: int, steps: int | None,
-         collect: str | int) -> tuple[CloudMarket, Columns, Columns]:
+def _run(params: Mapping[str, Any], seed: int, steps: int | None, collect: str | int,
+         progress: Callable[[str], None] | None = None) -> tuple[CloudMarket, Columns, Columns]:
     full = validated(params)  # once: the model takes the frozen Params as they are
     steps = full["steps"] if steps is None else steps
     keep = collected_steps(steps, collect)
-    model = CloudMarket(rng=seed, params=full)
-    model.run_for(steps)
+    model = CloudMarket(rng=seed, progress=progress, params=full)
+    if progress is None:
+        model.run_for(steps)
+    else:  # quarter by quarter, to report each; the same steps as run_for(steps)
+        for k in range(1, steps + 1):
+            model.run_for(1)
+            progress(f"quarter {k}/{steps}")
     vendors, market = model.vendor_columns(), model.market_columns()
     if collect != "step":  # every step is the common case: no filtering copy then
         vendors, market = _rows_at(vendors, keep), _rows_at(market, keep)
@@ -90,3 +101,80 @@ def collected_steps(steps: int, collect: str | int) -> list[int]:
     if isinstance(collect, int) and not isinstance(collect, bool) and collect >= 1:
         return sorted(set(range(0, steps + 1, collect)) | {steps})
     raise ValueError(f"collect = {collect!r}: must be \"step\", \"end\" or a whole number >= 1")
+
+
+# Peak memory of one run, fitted on this model (model/market.py at 20k-100k customers, degree
+# 10-100, resident set size after the build and two quarters): a fixed ~200 MB for the
+# interpreter and libraries, ~1.1 kB per customer and ~220 bytes per customer and unit of
+# average degree (the graph's adjacency, twice: sparse matrix and Mesa's network).
+BASE_BYTES = 200 * 2**20
+BYTES_PER_CUSTOMER = 1100
+BYTES_PER_LINK_END = 220
+
+
+def estimate_memory(params: Mapping[str, Any]) -> int:
+    """Estimated peak bytes of one run with these (resolved) parameters.
+
+    >>> round(estimate_memory({"n_customers": 1_000_000, "avg_degree": 10.0}) / 2**30, 1)
+    3.3
+    """
+    n, degree = float(params["n_customers"]), float(params["avg_degree"])
+    return int(BASE_BYTES + n * (BYTES_PER_CUSTOMER + BYTES_PER_LINK_END * degree))
+
+
+def available_memory() -> int | None:
+    """Bytes this process may still use: the least of MemAvailable, a cgroup limit and RLIMIT_AS (None if unknown)."""
+    import resource
+
+    limits = []
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    limits.append(int(line.split()[1]) * 1024)
+    except (OSError, ValueError):
+        pass
+    for limit, used in (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
+                        ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes")):
+        try:
+            with open(limit) as a, open(used) as b:
+                text = a.read().strip()
+                if text != "max" and int(text) < 2**60:
+                    limits.append(int(text) - int(b.read().strip()))
+        except (OSError, ValueError):
+            pass
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    if soft != resource.RLIM_INFINITY:
+        limits.append(soft)
+    return min(limits) if limits else None
+
+
+def check_memory(runs: Iterable[Mapping[str, Any]], parallel: int = 1) -> None:
+    """Refuse runs whose estimated memory, ``parallel`` at a time, exceeds what is available.
+
+    Raises ParameterError naming n_customers and avg_degree, the estimate and what the
+    machine has. ``CLOUDMARKET_SKIP_MEMORY_CHECK=1`` turns the check off (the estimate is
+    a fit, not a guarantee).
+
+    >>> check_memory([{"n_customers": 200, "avg_degree": 10.0}])
+    >>> check_memory([{"n_customers": 10**9, "avg_degree": 200.0}])
+    Traceback (most recent call last):
+    ...
+    cloudmarket.model.errors.ParameterError: n_customers = 1000000000: with avg_degree = 200.0 one run needs about 42,002.8 GB ...
+    """
+    if os.environ.get("CLOUDMARKET_SKIP_MEMORY_CHECK") == "1":
+        return
+    biggest = max(runs, key=estimate_memory, default=None)
+    if biggest is None:
+        return
+    need = estimate_memory(biggest)
+    have = available_memory()
+    if have is None:
+        return
+    total = need * max(1, parallel)
+    if total > have:
+        at_once = f"; {parallel} at once need {total / 2**30:,.1f} GB" if parallel > 1 else ""
+        raise ParameterError("n_customers", biggest["n_customers"],
+                             f"with avg_degree = {biggest['avg_degree']} one run needs about {need / 2**30:,.1f} GB "
+                             f"(estimate){at_once}, and this machine has {have / 2**30:,.1f} GB available; "
+                             "use fewer customers, a lower avg_degree or fewer --workers")

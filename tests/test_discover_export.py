@@ -18,7 +18,7 @@ from cloudmarket.experiments.discover import discover, discovery_data
 LHS = """
 [experiment]
 name = "lhs"
-steps = 6
+steps = 16
 replications = 1
 seed = 8
 [parameters]
@@ -178,7 +178,7 @@ def test_export_writes_tidy_csvs_with_every_parameter(lhs_store, tmp_path, capsy
     runs = pd.read_csv(out / "runs.csv")
     vendors = pd.read_csv(out / "vendors.csv")
     market = pd.read_csv(out / "market.csv")
-    assert len(runs) == 60 and len(market) == 60 * 7 and len(vendors) == len(r.vendors)
+    assert len(runs) == 60 and len(market) == 60 * 17 and len(vendors) == len(r.vendors)
     for table in (runs, vendors, market):
         assert (table.n_customers == 200).all() and (table.peer_weight == 1.0).all()
         assert set(table.ban_regions) == {"CN"} and set(table.ban_segments) == {"government;critical"}

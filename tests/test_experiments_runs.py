@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from cloudmarket.model import run as model_run
+from cloudmarket.model.params import SCHEMA
 from cloudmarket.experiments import load_results
 from cloudmarket.experiments.cli import SINGLE_THREAD_ENV, main
 from cloudmarket.experiments.runner import plan
@@ -105,8 +106,12 @@ def test_store_layout_and_seeds_recorded(tmp_path):
     assert manifest["spec"]["text"] == spec.read_text() and len(manifest["spec_hash"]) == 16
     assert {"commit", "dirty"} <= set(manifest["git"]) and manifest["software"]["mesa"].startswith("3.5")
     runs = pq.read_table(out / "runs.parquet").to_pandas()
+    # swept parameters first, then the run's facts, then every other parameter (issue 15)
+    fixed = [name for name in SCHEMA if name not in ("export_control_severity", "switching_cost")]
     assert list(runs.columns) == ["run_id", "export_control_severity", "switching_cost", "point",
-                                  "replication", "seed", "status", "error", "wall_s"]
+                                  "replication", "seed", "status", "error", "wall_s", "part", *fixed]
+    assert (runs.n_customers == 120).all() and (runs.steps == 3).all() and (runs.scenario == "china-2020").all()
+    assert runs.sanctioned_vendors.map(list).eq([["huawei"]] * len(runs)).all()  # lists: list<string> columns
     assert (runs.status == "done").all() and runs.error.isna().all()
     # CRN in the store: one seed per replication across all four design points.
     assert runs.groupby("replication").seed.nunique().eq(1).all()
@@ -116,7 +121,9 @@ def test_store_layout_and_seeds_recorded(tmp_path):
     assert {"run_id", "step", "vendor", "share", "spend_share", "iaas_investment_share", "capacity",
             "revenue"} <= set(vendors.columns)
     assert len(market) == 8 * 4 and set(market.run_id) == set(runs.run_id)
-    assert sorted(p.name for p in (out / "market").iterdir()) == sorted(f"{r}.parquet" for r in runs.run_id)
+    # parts hold several runs each; runs.parquet names each run's part
+    assert sorted(p.name for p in (out / "market").iterdir()) == sorted(f"{p}.parquet" for p in set(runs.part))
+    assert len(set(runs.part)) < len(runs)
     # Same parameters and seed as a direct simulate() call: the store adds only run_id.
     row = runs.iloc[0]
     direct = model_run.simulate({"n_customers": 120, "steps": 3, "export_control_severity": row.export_control_severity,
@@ -145,7 +152,8 @@ def test_failed_run_is_recorded_others_go_on_then_resume_retries_only_it(tmp_pat
     assert len(failed) == 2 and len(runs) == 8
     assert failed.error.str.contains("Traceback").all() and failed.error.str.contains("RuntimeError: injected").all()
     assert (failed.switching_cost == 2.0).all() and (failed.replication == 1).all()
-    assert not any((out / "market" / f"{r}.parquet").exists() for r in failed.run_id)
+    assert failed.part.isna().all() if "part" in failed else True
+    assert not set(failed.run_id) & set(pd.read_parquet(out / "market").run_id)
     assert len(failing.calls) == 8
     assert main(["status", str(out)]) == 0
     assert "done 6  failed 2  pending 0" in capsys.readouterr().out
@@ -476,7 +484,7 @@ def test_a_worker_killed_mid_run_fails_its_runs_and_the_sweep_goes_on(tmp_path):
     assert proc.returncode == 1, stderr
     runs = load_results(out).runs
     failed = runs[runs.status == "failed"]
-    assert len(runs) == 12 and 1 <= len(failed) < 12
+    assert len(runs) == 12 and 1 <= len(failed) < 12, (stdout, stderr, sorted(p.name for p in out.rglob("*")))
     assert failed.error.str.contains("worker did not return a result").all()
     assert (runs.status == "done").sum() >= 2  # runs before the kill and after the fresh pool
     assert sweep(spec, out, "--backend", "local", "--workers", "1") == 0
