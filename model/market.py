@@ -122,13 +122,18 @@ class CloudMarket(mesa.Model):
         Seed of every random draw (graph, customers, choices, learning).
     progress : callable, optional
         Called with the name of each build phase as it starts (for progress on long builds).
+    customer_agents : bool
+        Build each customer's Mesa face (an ``EnterpriseCustomer`` on a cell of a Mesa
+        ``Network``; ``self.customers``, ``self.grid``). The market's rules work on the
+        customer arrays and never read them, so a batch that keeps only the tables passes
+        False and skips most of the build; results are identical either way.
     **params
         Any parameter of ``model/params.py`` except ``steps``; validated there.
     """
 
     def __init__(self, scenario: str = "china-2020", rng: Any = None,
                  progress: Callable[[str], None] | None = None, params: Params | None = None,
-                 **overrides: Any) -> None:
+                 customer_agents: bool = True, **overrides: Any) -> None:
         # validated once, into a frozen object; `params` is one already validated (simulate's)
         if params is not None and overrides:
             raise TypeError("give either params= (validated Params) or parameters by name, not both")
@@ -151,9 +156,12 @@ class CloudMarket(mesa.Model):
         report("building the industry graph")
         self._build_graph(drawn["industry"])
         self.customer_base = CustomerBase(p, adjacency=self.adjacency, **drawn)
-        report("placing customers on the graph")
-        with gc_paused():
-            self._place_customers()
+        if customer_agents:
+            report("placing customers on the graph")
+            with gc_paused():
+                self._place_customers()
+        else:  # the rules never read the Mesa objects: a batch that only keeps tables skips them
+            self.grid, self.customers = None, []
         report("calibrating starting shares")
         self._assign_initial_providers()
         self.vendors = self._make_vendors()

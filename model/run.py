@@ -46,7 +46,7 @@ def simulate(params: Mapping[str, Any], seed: int, steps: int | None = None,
     """
     params = validated(params)  # once; _run and the model take the frozen Params as they are
     check_memory([params])
-    model, vendors, market = _run(params, seed, steps, collect, progress)
+    model, vendors, market = _run(params, seed, steps, collect, progress, customer_agents=keep_model)
     return RunOutput(pd.DataFrame(vendors), pd.DataFrame(market), model if keep_model else None)
 
 
@@ -66,11 +66,14 @@ def simulate_columns(params: Mapping[str, Any], seed: int, steps: int | None = N
 
 
 def _run(params: Mapping[str, Any], seed: int, steps: int | None, collect: str | int,
-         progress: Callable[[str], None] | None = None) -> tuple[CloudMarket, Columns, Columns]:
+         progress: Callable[[str], None] | None = None,
+         customer_agents: bool = False) -> tuple[CloudMarket, Columns, Columns]:
+    # Tables only need the customer arrays: the Mesa objects of each customer are built only
+    # for a model handed back to the caller (identical results either way, tested).
     full = validated(params)  # once: the model takes the frozen Params as they are
     steps = full["steps"] if steps is None else steps
     keep = collected_steps(steps, collect)
-    model = CloudMarket(rng=seed, progress=progress, params=full)
+    model = CloudMarket(rng=seed, progress=progress, params=full, customer_agents=customer_agents)
     if progress is None:
         model.run_for(steps)
     else:  # quarter by quarter, to report each; the same steps as run_for(steps)

@@ -70,3 +70,16 @@ def test_industry_network_connects_cells_like_mesa_network():
         ours = [c.coordinate for c in m.grid._cells[node].neighborhood]
         theirs = [c.coordinate for c in reference._cells[node].neighborhood]
         assert ours == theirs
+
+
+def test_a_market_without_customer_agents_gives_the_same_tables():
+    """Batches skip the customers' Mesa objects (simulate_columns); the rules never read them."""
+    params = {"n_customers": 700, "cloud_push": 1.0, "cloud_push_vendors": ["huawei"], "export_control_severity": 0.4,
+              "ban_regions": ["CN"], "learning_rule": "imitate"}
+    full = CloudMarket(rng=4, **params)
+    bare = CloudMarket(rng=4, customer_agents=False, **params)
+    assert len(full.customers) == 700 and bare.customers == [] and bare.grid is None
+    full.run_for(10)
+    bare.run_for(10)
+    pd.testing.assert_frame_equal(full.vendor_frame(), bare.vendor_frame())
+    pd.testing.assert_frame_equal(full.market_frame(), bare.market_frame())
