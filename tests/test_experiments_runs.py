@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from cloudmarket.model import run as model_run
+from store_tables import assert_same_tables, tables  # noqa: F401
 from cloudmarket.model.params import SCHEMA
 from cloudmarket.experiments import load_results
 from cloudmarket.experiments.cli import SINGLE_THREAD_ENV, main
@@ -52,21 +53,6 @@ def write_spec(folder: Path, text: str, name: str = "spec.toml") -> Path:
 
 def sweep(spec: Path, out: Path, *extra: str) -> int:
     return main(["sweep", str(spec), "--out", str(out), "--quiet", *extra])
-
-
-def tables(out: Path) -> dict[str, pd.DataFrame]:
-    """The store's three tables, sorted and without timings, for equality checks."""
-    r = load_results(out)
-    runs = r.runs.drop(columns=["wall_s"]).sort_values("run_id", ignore_index=True)
-    return {"runs": runs,
-            "market": r.market.sort_values(["run_id", "step"], ignore_index=True),
-            "vendors": r.vendors.sort_values(["run_id", "step", "vendor"], ignore_index=True)}
-
-
-def assert_same_tables(a: Path, b: Path) -> None:
-    ta, tb = tables(a), tables(b)
-    for name in ta:
-        pd.testing.assert_frame_equal(ta[name], tb[name], check_exact=True, obj=name)
 
 
 class CountingSimulate:

@@ -24,6 +24,7 @@ from cloudmarket.experiments import load_results
 from cloudmarket.experiments.cli import main
 from cloudmarket.experiments.store import JOURNAL, RUNS, Store, StoreError, part_run_ids
 from cloudmarket.model import run as model_run
+from store_tables import assert_same_tables, tables  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = str(ROOT / ".venv" / "bin" / "cloudmarket")
@@ -72,19 +73,6 @@ def store(pristine, tmp_path) -> Path:
 
 def sweep(store: Path) -> int:
     return main(["sweep", str(store.parent / "spec.toml"), "--out", str(store), "--backend", "serial", "--quiet"])
-
-
-def tables(out: Path) -> dict[str, pd.DataFrame]:
-    r = load_results(out)
-    return {"runs": r.runs.drop(columns=["wall_s"]).sort_values("run_id", ignore_index=True),
-            "market": r.market.sort_values(["run_id", "step"], ignore_index=True),
-            "vendors": r.vendors.sort_values(["run_id", "step", "vendor"], ignore_index=True)}
-
-
-def assert_same_tables(a: Path, b: Path) -> None:
-    ta, tb = tables(a), tables(b)
-    for name in ta:
-        pd.testing.assert_frame_equal(ta[name], tb[name], check_exact=True, obj=name)
 
 
 def runs_in(path: Path) -> set[str]:
