@@ -35,7 +35,9 @@ True
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Mapping, Sequence
+from itertools import accumulate
 
 import numpy as np
 
@@ -89,12 +91,18 @@ class Imitate(Fixed):
 
 
 class RothErev(Fixed):
-    """Roth-Erev reinforcement learning over each menu, with local experimentation."""
+    """Roth-Erev reinforcement learning over each menu, with local experimentation.
+
+    Propensities are short Python lists (one per menu, five items each): at this size
+    plain float arithmetic is several times faster than numpy's per-call overhead, and it
+    performs the same operations in the same order, so the draws are numpy's
+    (tests/test_fast_paths.py checks this bit for bit).
+    """
 
     def __init__(self, recency: float, experimentation: float, initial_propensity: float = 1.0):
         self.recency = recency
         self.experimentation = experimentation
-        self.propensity = {name: np.full(len(menu), float(initial_propensity)) for name, menu in MENUS.items()}
+        self.propensity = {name: [float(initial_propensity)] * len(menu) for name, menu in MENUS.items()}
 
     def anchor(self, targets: Mapping[str, int]) -> None:
         """Start from the vendor's current strategy: as much propensity on it as on the rest together.
@@ -103,32 +111,47 @@ class RothErev(Fixed):
         and explores from there.
         """
         for name, k in targets.items():
-            self.propensity[name][k] = self.propensity[name].sum() - self.propensity[name][k]
+            propensity = self.propensity[name]
+            propensity[k] = _total(propensity) - propensity[k]
 
     def probabilities(self, dimension: str) -> np.ndarray:
         """Current choice probabilities over ``MENUS[dimension]``."""
-        p = self.propensity[dimension]
-        total = p.sum()
-        return np.full(len(p), 1.0 / len(p)) if total <= 0 else p / total
+        return np.array(self._probabilities(self.propensity[dimension]))
+
+    @staticmethod
+    def _probabilities(propensity: list[float]) -> list[float]:
+        total = _total(propensity)
+        return [1.0 / len(propensity)] * len(propensity) if total <= 0 else [x / total for x in propensity]
 
     def next_targets(self, targets, payoff, rivals, rng):
         reward = max(float(payoff), 0.0)  # reinforcement must be non-negative
+        keep, explore = reward * (1.0 - self.experimentation), reward * self.experimentation
+        decay = 1.0 - self.recency
         chosen = {}
         for name, k in targets.items():
-            size = len(MENUS[name])
             # decay, then reinforce the target played and spill to its menu neighbours
-            propensity = (1.0 - self.recency) * self.propensity[name]
+            propensity = [decay * x for x in self.propensity[name]]
+            size = len(propensity)
             neighbours = [i for i in (k - 1, k + 1) if 0 <= i < size]
-            propensity[k] += reward * (1.0 - self.experimentation)
+            propensity[k] += keep
             for i in neighbours:
-                propensity[i] += reward * self.experimentation / len(neighbours)
+                propensity[i] += explore / len(neighbours)
             self.propensity[name] = propensity
-            chosen[name] = draw_index(self.probabilities(name), rng)
+            chosen[name] = draw_index(self._probabilities(propensity), rng)
         return chosen
 
 
-def draw_index(probabilities: np.ndarray, rng: np.random.Generator) -> int:
-    """One index drawn with the given probabilities: ``rng.choice(len(p), p=p)``, three times faster.
+def _total(values: Sequence[float]) -> float:
+    """Left-to-right float sum: numpy's ``sum`` of fewer than 8 items, bit for bit (``sum()``
+    compensates rounding since Python 3.12, so it can differ in the last bit)."""
+    total = 0.0
+    for x in values:
+        total += x
+    return total
+
+
+def draw_index(probabilities: Sequence[float], rng: np.random.Generator) -> int:
+    """One index drawn with the given probabilities: ``rng.choice(len(p), p=p)``, several times faster.
 
     It is numpy's own algorithm for that call (cumulative sum, normalised, then one
     uniform draw located by binary search), without its argument checks, so it takes
@@ -138,9 +161,9 @@ def draw_index(probabilities: np.ndarray, rng: np.random.Generator) -> int:
     >>> draw_index(p, np.random.default_rng(4)) == np.random.default_rng(4).choice(3, p=p)
     True
     """
-    cdf = probabilities.cumsum()
-    cdf /= cdf[-1]
-    return int(cdf.searchsorted(rng.random(), side="right"))
+    cdf = list(accumulate(probabilities))  # numpy's cumsum: left to right
+    last = cdf[-1]
+    return bisect_right([c / last for c in cdf], rng.random())
 
 
 def nearest(menu: Sequence[float], value: float) -> int:
@@ -149,7 +172,7 @@ def nearest(menu: Sequence[float], value: float) -> int:
     >>> nearest(RATES, 0.1)
     1
     """
-    return int(np.argmin([abs(m - value) for m in menu]))
+    return min(range(len(menu)), key=lambda i: abs(menu[i] - value))  # the first of equals, as argmin
 
 
 def make_rule(name: str, *, recency: float, experimentation: float, imitation_rate: float):

@@ -206,7 +206,8 @@ class CloudVendor(mesa.Agent, VendorBooks):
 
 def _nearest_profile(focus: np.ndarray) -> int:
     """Index of the focus profile closest to ``focus`` (Euclidean)."""
-    return int(np.argmin([np.sum((np.asarray(v) - focus) ** 2) for v in FOCUS_PROFILES.values()]))
+    distances = [sum((a - b) ** 2 for a, b in zip(profile, focus, strict=True)) for profile in FOCUS_PROFILES.values()]
+    return distances.index(min(distances))
 
 
 def starting_focus(segments: Sequence[str]) -> tuple[float, ...]:

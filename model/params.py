@@ -242,11 +242,15 @@ class Params(Mapping):
     AttributeError: Params are frozen: switching_cost cannot be set
     """
 
-    __slots__ = ("_values",)
+    __slots__ = ("_values", "__dict__")
 
     def __init__(self, values: Mapping[str, Any]):
         frozen = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
         object.__setattr__(self, "_values", frozen)
+        # Each value is also an instance attribute, so `p.switching_cost` is a plain lookup:
+        # the model reads parameters in its inner loops, and __getattr__ costs ten times more.
+        # (No parameter is named like a Mapping method: checked below the class.)
+        self.__dict__.update(frozen)
 
     def __getitem__(self, name: str) -> Any:
         return self._values[name]
@@ -281,6 +285,10 @@ class Params(Mapping):
     def as_dict(self) -> dict[str, Any]:
         """A plain, mutable copy (lists as lists), e.g. to write back to TOML."""
         return {k: list(v) if isinstance(v, tuple) else v for k, v in self._values.items()}
+
+
+_CLASH = set(SCHEMA) & set(dir(Params))
+assert not _CLASH, f"parameters named like Params methods: {_CLASH}"
 
 
 def validated(overrides: Mapping[str, Any] | None = None, *, allow: tuple[str, ...] | None = None) -> Params:

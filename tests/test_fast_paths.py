@@ -37,7 +37,7 @@ def _roth_erev_reference(rule, targets, payoff, rng):
         gain[k] = reward * (1.0 - rule.experimentation)
         for i in neighbours:
             gain[i] = reward * rule.experimentation / len(neighbours)
-        rule.propensity[name] = (1.0 - rule.recency) * rule.propensity[name] + gain
+        rule.propensity[name] = (1.0 - rule.recency) * np.asarray(rule.propensity[name]) + gain
         chosen[name] = int(rng.choice(size, p=rule.probabilities(name)))
     return chosen
 
@@ -113,3 +113,89 @@ def test_vendor_frame_holds_the_vendors_state_at_each_step():
         assert last.loc[v.name, "congestion"] == v.congestion
     assert frame.step.tolist() == [s for s in range(3) for _ in m.vendors]
     assert frame.period.iloc[0] == "2020Q3" and frame.period.iloc[-1] == "2021Q1"
+
+
+@settings(max_examples=100, deadline=None)
+@given(bounds=st.lists(st.tuples(st.integers(1, 2**40), st.integers(0, 40)), max_size=30),
+       warm=st.integers(0, 3), seed=st.integers(0, 2**32 - 1))
+def test_one_bounded_draw_per_bound_equals_a_call_per_block(bounds, warm, seed):
+    """sample_edges draws every cross-industry block's ends in one call with an array of bounds."""
+    one, many = np.random.default_rng(seed), np.random.default_rng(seed)
+    one.integers(0, 7, warm), many.integers(0, 7, warm)  # odd numbers of 32-bit draws before
+    highs = [h for h, _ in bounds]
+    sizes = [m for _, m in bounds]
+    batched = one.integers(0, np.repeat(np.array(highs, dtype=np.int64), sizes))
+    separate = [many.integers(0, h, m) for h, m in bounds]
+    np.testing.assert_array_equal(batched, np.concatenate([np.zeros(0, np.int64), *separate]))
+    assert one.random() == many.random()  # and the generator is left in the same state
+
+
+def _edges_block_by_block(industry, io_weights, avg_degree, within, rng):
+    """sample_edges as first written: one draw per industry pair, edges joined with np.unique."""
+    n, k = len(industry), io_weights.shape[0]
+    members = [np.flatnonzero(industry == b) for b in range(k)]
+    sizes = np.array([len(m) for m in members], dtype=float)
+    total, chunks = avg_degree * n / 2.0, []
+
+    def pairs(a, b, m):
+        return np.column_stack([a[rng.integers(0, len(a), m)], b[rng.integers(0, len(b), m)]])
+
+    for b in range(k):
+        if sizes[b] >= 2:
+            chunks.append(pairs(members[b], members[b], rng.poisson(within * total * sizes[b] / n)))
+    iu = np.triu_indices(k, 1)
+    mass = (io_weights * np.outer(sizes, sizes))[iu]
+    if mass.sum() > 0:
+        for a, b, m in zip(*iu, rng.poisson((1.0 - within) * total * mass / mass.sum()), strict=True):
+            if m and sizes[a] and sizes[b]:
+                chunks.append(pairs(members[a], members[b], m))
+    if not chunks:
+        return np.zeros((0, 2), dtype=np.int64)
+    edges = np.sort(np.concatenate(chunks), axis=1)
+    return np.unique(edges[edges[:, 0] != edges[:, 1]], axis=0)
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(2, 400), avg_degree=st.floats(0.5, 12.0), within=st.floats(0.0, 1.0),
+       few_industries=st.booleans(), seed=st.integers(0, 10_000))
+def test_sample_edges_is_the_block_by_block_draw(n, avg_degree, within, few_industries, seed):
+    from cloudmarket.model import industry_graph
+
+    rng = np.random.default_rng(seed)
+    industry = rng.integers(0, 3 if few_industries else industry_graph.N_INDUSTRIES, size=n)
+    weights = industry_graph.io_link_weights()
+    fast, slow = np.random.default_rng(seed + 1), np.random.default_rng(seed + 1)
+    got = industry_graph.sample_edges(industry, weights, avg_degree, within, fast)
+    expected = _edges_block_by_block(industry, weights, avg_degree, within, slow)
+    np.testing.assert_array_equal(got, expected.reshape(-1, 2))
+    assert fast.random() == slow.random()
+
+
+def _berry_contraction(target, weights, fixed, allowed=None, tol=1e-12):
+    """Berry's contraction alone, as the model first used it."""
+    w, delta = weights / weights.sum(), np.log(target)
+    for _ in range(100_000):
+        gap = np.log(target) - np.log(w @ choice.choice_probabilities(fixed + delta, allowed))
+        delta = delta + gap
+        if np.max(np.abs(gap)) < tol:
+            break
+    return delta - delta[-1]
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(1, 300), J=st.integers(2, 8), spread=st.floats(0.0, 4.0), masked=st.booleans(),
+       seed=st.integers(0, 10_000))
+def test_newton_inversion_finds_berrys_intercepts(n, J, spread, masked, seed):
+    rng = np.random.default_rng(seed)
+    fixed, weights = rng.normal(0.0, spread, (n, J)), rng.lognormal(0.0, 1.5, n)
+    allowed = rng.random((n, J)) > 0.3 if masked else None
+    if allowed is not None:
+        allowed[:, 0] = True
+        allowed[rng.integers(0, n), :] = True  # every vendor reachable by someone
+    truth = rng.normal(0.0, 1.0, J)  # shares some intercepts give: a target that can be reached
+    target = (weights / weights.sum()) @ choice.choice_probabilities(fixed + truth, allowed)
+    got = choice.berry_intercepts(target, weights, fixed, allowed)
+    np.testing.assert_allclose(got, truth - truth[-1], atol=1e-7)
+    predicted = (weights / weights.sum()) @ choice.choice_probabilities(fixed + got, allowed)
+    np.testing.assert_allclose(predicted, target, rtol=1e-9)
+    np.testing.assert_allclose(got, _berry_contraction(target, weights, fixed, allowed), atol=1e-7)
