@@ -131,11 +131,13 @@ class RothErev(Fixed):
         for name, k in targets.items():
             # decay, then reinforce the target played and spill to its menu neighbours
             propensity = [decay * x for x in self.propensity[name]]
-            size = len(propensity)
-            neighbours = [i for i in (k - 1, k + 1) if 0 <= i < size]
+            last = len(propensity) - 1
             propensity[k] += keep
-            for i in neighbours:
-                propensity[i] += explore / len(neighbours)
+            if 0 < k < last:
+                propensity[k - 1] += explore / 2
+                propensity[k + 1] += explore / 2
+            elif last > 0:
+                propensity[1 if k == 0 else last - 1] += explore
             self.propensity[name] = propensity
             chosen[name] = draw_index(self._probabilities(propensity), rng)
         return chosen

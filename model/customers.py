@@ -29,6 +29,7 @@ True
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import numpy as np
@@ -82,6 +83,14 @@ class CustomerBase:
         self._cohort_need = [iaas_need[rows] for rows in self.cohorts]
         self._cohort_home = [params.home_preference * home_match[rows] for rows in self.cohorts]
         self._cohort_segments = [self.in_segment[rows] for rows in self.cohorts]
+
+    def copy(self, params=None) -> CustomerBase:
+        """This customer base for another run (with ``params``): the fixed attributes, graph and
+        cohorts are shared; provider, tenure and spend, which a run changes, are copied."""
+        twin = copy.copy(self)
+        twin.params = self.params if params is None else params
+        twin.provider, twin.tenure, twin.spend = self.provider.copy(), self.tenure.copy(), self.spend.copy()
+        return twin
 
     # ------------------------------------------------------------------ the rule
     def utility(self, cohort: int, offer: Offer) -> np.ndarray:

@@ -108,8 +108,9 @@ def sample_edges(industry: np.ndarray, io_weights: np.ndarray, avg_degree: float
             continue
         m = rng.poisson(within * total_edges * sizes[b] / n)
         members = order[start[b]:start[b + 1]]
-        left.append(members[rng.integers(0, len(members), m)])
-        right.append(members[rng.integers(0, len(members), m)])
+        ends = members[rng.integers(0, len(members), 2 * m)]  # = m left ends, then m right ends
+        left.append(ends[:m])
+        right.append(ends[m:])
     # across industries: input-output weight times both sizes, normalised to the budget
     pair_mass = io_weights * np.outer(sizes, sizes)
     iu = np.triu_indices(k, 1)

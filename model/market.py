@@ -30,6 +30,7 @@ from cloudmarket.agents import SEGMENTS, SPLITS, CloudVendor, EnterpriseCustomer
 from cloudmarket.model import choice, industry_graph, metrics, policy
 from cloudmarket.model.customers import CustomerBase, Offer
 from cloudmarket.model.params import MODEL_PARAMS, Params, validated
+from cloudmarket.model.population import Population, Populations
 from cloudmarket.model.scenarios import ANY_REGION, get_scenario, period_label
 
 CALIBRATION_SAMPLE = 20_000  # customers used for the intercept inversion at large sizes
@@ -127,13 +128,17 @@ class CloudMarket(mesa.Model):
         ``Network``; ``self.customers``, ``self.grid``). The market's rules work on the
         customer arrays and never read them, so a batch that keeps only the tables passes
         False and skips most of the build; results are identical either way.
+    populations : Populations, optional
+        Populations kept from earlier markets in this process (``model/population.py``):
+        a market whose seed and population parameters match one takes it instead of
+        drawing it again. Results are identical either way.
     **params
         Any parameter of ``model/params.py`` except ``steps``; validated there.
     """
 
     def __init__(self, scenario: str = "china-2020", rng: Any = None,
                  progress: Callable[[str], None] | None = None, params: Params | None = None,
-                 customer_agents: bool = True, **overrides: Any) -> None:
+                 customer_agents: bool = True, populations: Populations | None = None, **overrides: Any) -> None:
         # validated once, into a frozen object; `params` is one already validated (simulate's)
         if params is not None and overrides:
             raise TypeError("give either params= (validated Params) or parameters by name, not both")
@@ -151,11 +156,14 @@ class CloudMarket(mesa.Model):
         self.industry_names = industry_graph.industry_names()
         self.n_vendors = len(self.vendor_names)
         self.n_customers = p.n_customers
-        report("drawing customers")
-        drawn = self._draw_customers(p.n_customers)
-        report("building the industry graph")
-        self._build_graph(drawn["industry"])
-        self.customer_base = CustomerBase(p, adjacency=self.adjacency, **drawn)
+        key = populations.key(rng, p) if populations is not None else None
+        kept = populations.get(key) if populations is not None else None
+        if kept is None:
+            self._build_population(report)
+            if populations is not None:
+                populations.put(key, self._population())
+        else:  # the same seed and population parameters: the same draws (model/population.py)
+            self._take_population(kept)
         if customer_agents:
             report("placing customers on the graph")
             with gc_paused():
@@ -163,7 +171,6 @@ class CloudMarket(mesa.Model):
         else:  # the rules never read the Mesa objects: a batch that only keeps tables skips them
             self.grid, self.customers = None, []
         report("calibrating starting shares")
-        self._assign_initial_providers()
         self.vendors = self._make_vendors()
         self._calibrate_intercepts()
         self._allowed_cache: dict[bool, np.ndarray] = {}
@@ -219,10 +226,11 @@ class CloudMarket(mesa.Model):
 
     def vendors_decide(self) -> None:
         """Each vendor sets next quarter's price and moves its strategy (agents/vendor.py, agents/learning.py)."""
-        published = [(v.margin, v.targets) for v in self.vendors if v.learns]
+        learners = [v for v in self.vendors if v.learns]
+        published = [(v.margin, v.targets) for v in learners]
         for v in self.vendors:
-            rivals = [r for r, w in zip(published, (w for w in self.vendors if w.learns)) if w is not v]
-            v.decide(self.params, rivals)
+            rivals = [seen for w, seen in zip(learners, published) if w is not v]
+            v.decide(self.params, rivals, self.rng)
 
     def record_quarter(self) -> None:
         """Shares, concentration, churn and instability after the quarter's choices."""
@@ -299,6 +307,32 @@ class CloudMarket(mesa.Model):
         home_match = (home[None, :] == region_names[:, None]) | (home[None, :] == ANY_REGION)
         return dict(spend=spend, iaas_need=iaas_need, region=region, industry=industry, segments=segments,
                     review_phase=review_phase, tenure=tenure, home_match=home_match)
+
+    def _build_population(self, report: Callable[[str], None]) -> None:
+        """Customers, their industry graph and starting providers: what the seed and
+        ``population.POPULATION_PARAMS`` alone decide."""
+        report("drawing customers")
+        drawn = self._draw_customers(self.params.n_customers)
+        report("building the industry graph")
+        self._build_graph(drawn["industry"])
+        self.customer_base = CustomerBase(self.params, adjacency=self.adjacency, **drawn)
+        report("choosing starting providers")
+        self._assign_initial_providers()
+
+    def _population(self) -> Population:
+        """This market's population as built, before any quarter, for the next run with its seed."""
+        return Population(customer_base=self.customer_base.copy(), edges=self.edges, adjacency=self.adjacency,
+                          demand=self.demand.copy(), sample=getattr(self, "_sample", None),
+                          rng_state=self.rng.bit_generator.state)
+
+    def _take_population(self, kept: Population) -> None:
+        """Start from a kept population, and from the random generator's state right after it."""
+        self.customer_base = kept.customer_base.copy(params=self.params)
+        self.edges, self.adjacency = kept.edges, kept.adjacency
+        self.demand = kept.demand.copy()
+        if kept.sample is not None:
+            self._sample = kept.sample
+        self.rng.bit_generator.state = kept.rng_state
 
     def _build_graph(self, industry: np.ndarray) -> None:
         p = self.params

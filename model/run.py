@@ -19,6 +19,11 @@ import pandas as pd
 
 from cloudmarket.model.market import CloudMarket
 from cloudmarket.model.params import ParameterError, validated
+from cloudmarket.model.population import Populations
+
+# Runs in this process share populations: the design points of a sweep's replication have
+# one seed, hence one population (model/population.py); results are the same either way.
+POPULATIONS = Populations()
 
 
 Columns = dict[str, np.ndarray]
@@ -73,7 +78,8 @@ def _run(params: Mapping[str, Any], seed: int, steps: int | None, collect: str |
     full = validated(params)  # once: the model takes the frozen Params as they are
     steps = full["steps"] if steps is None else steps
     keep = collected_steps(steps, collect)
-    model = CloudMarket(rng=seed, progress=progress, params=full, customer_agents=customer_agents)
+    model = CloudMarket(rng=seed, progress=progress, params=full, customer_agents=customer_agents,
+                        populations=POPULATIONS)
     if progress is None:
         model.run_for(steps)
     else:  # quarter by quarter, to report each; the same steps as run_for(steps)

@@ -281,16 +281,18 @@ def test_progress_bar_on_a_terminal_and_quiet_without(tmp_path):
 KILLABLE = """
 [experiment]
 name = "killable"
-steps = 40
+steps = 100
 replications = 5
 seed = 5
 [parameters]
 n_customers = 12000
 [sweep]
 design = "grid"
+# Population parameters only: every run draws its own customers and graph (no run reuses
+# another's population, model/population.py), so the sweep lasts long enough to be killed.
 [sweep.values]
-export_control_severity = [0.0, 0.5, 0.9]
-switching_cost = [0.5, 2.0]
+spend_sigma = [1.0, 1.2, 1.4]
+avg_degree = [8.0, 10.0]
 """
 
 
@@ -361,10 +363,12 @@ def _processes(pids: set[int]) -> list[psutil.Process]:
 
 
 def _done_runs(out: Path) -> int:
+    """Runs recorded as done so far: in runs.parquet or in the journal after it (as a resume reads them)."""
+    from cloudmarket.experiments.store import Store, StoreError
+
     try:
-        return sum(1 for s in pq.read_table(out / "runs.parquet", columns=["status"]).column("status").to_pylist()
-                   if s == "done")
-    except (FileNotFoundError, OSError):
+        return sum(1 for row in Store(out).read_run_rows() if row["status"] == "done")
+    except (FileNotFoundError, OSError, StoreError):  # not there yet, or a line being written
         return 0
 
 
