@@ -306,11 +306,27 @@ def main() -> int:
 
 NOTES = """## Where the time goes
 
-Measured by hand on this machine (2026-11-26), per run of 200 customers x 8 quarters: the
-model itself (build + 8 steps) about 9.3 ms with our collection and 9.4 ms with Mesa's
-agent-type reporters (the class given to batch_run), over the same 50 seeds and grid
-points. What differs is around it:
+Measured by hand on this machine (2026-11-30; a loop over
+`cloudmarket.model.run.simulate_columns` and over `MesaCollectedMarket` + 8 `step()`s,
+`time.process_time()`), CPU per run of 200 customers x 8 quarters, serially in one
+process, over the bench's grid (10 points per seed, replication-major):
 
+- ours, every run with its own seed: about 7 ms (build about 3 ms, 8 quarters about
+  3 ms, tables and Parquet the rest);
+- ours, the bench's order (10 design points per seed): about 5-5.7 ms, because runs with
+  the same seed share their population (below);
+- `MesaCollectedMarket` as batch_run runs it: about 11.5-12 ms (each customer's Mesa agent
+  on a Mesa `Network`, and Mesa's agent-type reporters).
+
+What differs around the model:
+
+- **Shared populations.** A sweep runs replication r of every design point with the
+  same seed (common random numbers). The first part of a build (customers, industry graph,
+  starting providers) reads only the seed and `model/population.py`'s
+  `POPULATION_PARAMS`, so a worker keeps the last few populations it built and a run
+  with the same key takes one, with the random generator's state after it: identical
+  tables (tests/test_population.py), about a quarter of a small run's CPU saved.
+  `mesa.batch_run` builds every model from scratch.
 - **Worker start-up.** `mesa.batch_run` sets the `spawn` start method, so each of its
   workers starts a fresh interpreter that imports the model (numpy, scipy, pandas, Mesa:
   about 1.1 s here) before its first run. Our local backend forks its workers from the
@@ -325,14 +341,10 @@ points. What differs is around it:
   and at least 1/20 of the sweep (`experiments.runner.Chunker`); its runs share one part
   file per table, so the store holds a few dozen files at thousands of runs and the
   driver does a few writes and one journal append per chunk rather than per run.
-
-**The model sets the floor.** At 200 customers x 8 quarters one run costs about 9 ms of
-CPU (8.5 ms of it building the market: drawing customers, the industry graph,
-calibrating starting shares), measured serially in one process. 2,000 runs on 2 workers
-therefore need at least about 9 s whatever runs them; `mesa.batch_run` spends that plus
-its workers' start-up. A wall-time ratio of 0.5 would need the runner to finish in less
-time than the model runs take, so it is out of reach for a runner that runs every model
-(see the measured ratios above); what remains is faster builds in `model/market.py`.
+- **Faster builds for both.** Since the last invocation the build itself got cheaper for
+  both sides, bit for bit the same results (`benchmarks/fingerprint.py`): Newton steps in
+  the intercept inversion (6 iterations instead of about 48), one bounded draw for all
+  cross-industry edge blocks, Roth-Erev on plain floats, parameters read as attributes.
 
 **Load.** This machine is shared with other engineers' benchmarks and test suites; the
 load average above is that of the whole machine, and when it is well above the number of cores
