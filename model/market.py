@@ -31,7 +31,7 @@ from cloudmarket.model import choice, industry_graph, metrics, policy
 from cloudmarket.model.customers import CustomerBase, Offer
 from cloudmarket.model.params import MODEL_PARAMS, Params, validated
 from cloudmarket.model.population import Population, Populations
-from cloudmarket.model.scenarios import ANY_REGION, get_scenario, period_label
+from cloudmarket.model.scenarios import ANY_REGION, SCENARIOS, get_scenario, period_label
 
 CALIBRATION_SAMPLE = 20_000  # customers used for the intercept inversion at large sizes
 LARGE_QUANTILE = 0.9  # customers above this spend quantile form the "large" segment
@@ -61,6 +61,13 @@ VENDOR_REPORTS = {
     "profit": "profit",
     "cash": "cash",
 }
+# Each vendor's spend share within customer groups, per step: the segments policy and
+# focus aim at, and every region of any scenario (NaN where the run's scenario has no such
+# region, or the group no spend). Set on the vendors by the market (_record_metrics).
+REGIONS = tuple(dict.fromkeys(r for name in SCENARIOS for r in get_scenario(name).regions))
+GROUP_SHARES = (tuple(f"spend_share_{s}" for s in SEGMENTS)
+                + tuple(f"spend_share_{r.lower()}" for r in REGIONS))
+VENDOR_REPORTS.update((name, name) for name in GROUP_SHARES)
 VENDOR_NUMBERS = tuple(name for name in VENDOR_REPORTS if name != "vendor")  # the numeric columns
 MARKET_REPORTS = ("hhi", "cr3", "churn", "instability", "within_industry_hhi", "count_hhi")
 
@@ -181,6 +188,11 @@ class CloudMarket(mesa.Model):
         # the "others" aggregate is many small firms: left out of concentration measures
         self._fragmented = np.array([name == "others" for name in self.vendor_names])
         self.churn = 0.0
+        # rows of each group in GROUP_SHARES order; a region this scenario lacks has none (NaN)
+        region_rows = {r: np.flatnonzero(self.region == k) for k, r in enumerate(self.regions)}
+        self._group_shares = metrics.GroupShares(
+            [np.flatnonzero(self.segments[s]) for s in SEGMENTS]
+            + [region_rows.get(r, np.zeros(0, dtype=np.int64)) for r in REGIONS], self.n_vendors)
         self._spend_shares = metrics.spend_shares(self.provider, self.spend, self.n_vendors)
         self._record_metrics(previous_spend_shares=self._spend_shares)
         # Vendors are collected as one (vendor x VENDOR_NUMBERS) array per step by a model
@@ -441,8 +453,10 @@ class CloudMarket(mesa.Model):
     def _record_metrics(self, previous_spend_shares: np.ndarray) -> None:
         counts = metrics.count_shares(self.provider, self.n_vendors)
         spend = self._spend_shares
+        within = self._group_shares(self.provider, self.spend).T.tolist()  # (vendors, groups)
         for v in self.vendors:
             v.share, v.spend_share = float(counts[v.index]), float(spend[v.index])
+            v.__dict__.update(zip(GROUP_SHARES, within[v.index]))
         named = metrics.named_only(spend, self._fragmented)
         self.hhi = metrics.hhi(named)
         self.count_hhi = metrics.hhi(metrics.named_only(counts, self._fragmented))

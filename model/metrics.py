@@ -111,3 +111,30 @@ def within_group_hhi(provider: np.ndarray, spend: np.ndarray, group: np.ndarray,
     total = weight.sum()
     # = np.average(per_group, weights=weight), the same operations without its checks
     return float(np.multiply(per_group, weight).sum() / total) if total > 0 else 0.0
+
+
+class GroupShares:
+    """Each vendor's share of spend within fixed groups of customers (segments, regions), fast.
+
+    Groups may overlap (a customer can be large and in government). The groups' rows are
+    found once; each call is then one gather and one ``bincount`` over all of them. A
+    group whose customers spend nothing (or that has none) gets NaN: no share to speak of.
+
+    >>> groups = GroupShares([np.array([0, 1]), np.array([1, 2]), np.array([], dtype=int)], n_vendors=2)
+    >>> groups(np.array([0, 1, 1]), np.array([1.0, 3.0, 4.0])).tolist()
+    [[0.25, 0.75], [0.0, 1.0], [nan, nan]]
+    """
+
+    def __init__(self, rows: list[np.ndarray], n_vendors: int):
+        self.rows = np.concatenate([np.asarray(r, dtype=np.int64) for r in rows]) if rows else np.zeros(0, np.int64)
+        sizes = [len(r) for r in rows]
+        self.base = np.repeat(np.arange(len(rows)) * n_vendors, sizes)
+        self.shape = (len(rows), n_vendors)
+
+    def __call__(self, provider: np.ndarray, spend: np.ndarray) -> np.ndarray:
+        keys = self.base + np.take(provider, self.rows)
+        totals = np.bincount(keys, weights=np.take(spend, self.rows), minlength=self.shape[0] * self.shape[1])
+        table = totals.reshape(self.shape).astype(float, copy=False)
+        group_total = table.sum(axis=1, keepdims=True)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(group_total > 0, table / group_total, np.nan)

@@ -74,3 +74,35 @@ def test_data_localisation_moves_foreign_vendors_out_of_cn_government():
     protected = m.segments["government"] | m.segments["finance"]
     m.run_for(4)
     assert not np.any(protected & (m.provider == aws))
+
+
+def test_group_shares_are_each_vendors_share_of_the_groups_spend():
+    from cloudmarket.model.market import GROUP_SHARES
+
+    m = CloudMarket(scenario="global-2020", n_customers=N, rng=4, ban_regions=["UK"], ban_segments=["all"],
+                    review_period=4)
+    m.run_for(5)
+    frame = m.vendor_frame()
+    last = frame[frame.step == 5].set_index("vendor")
+    groups = {**{s: m.segments[s] for s in ("large", "government", "telecom", "finance", "critical")},
+              **{r.lower(): m.region == k for k, r in enumerate(m.regions)}}
+    for name, members in groups.items():
+        spend = np.bincount(m.provider[members], weights=m.spend[members], minlength=m.n_vendors)
+        expected = spend / spend.sum()
+        np.testing.assert_allclose(last[f"spend_share_{name}"].to_numpy(), expected, rtol=1e-12, atol=1e-15)
+    # within every group the vendors' shares add up to one, at every step
+    sums = frame.groupby("step")[list(GROUP_SHARES)].sum()
+    np.testing.assert_allclose(sums.to_numpy(), 1.0, rtol=1e-12)
+    # the ban shows where it applies: huawei is gone from the UK after a full review cycle
+    assert last.loc["huawei", "spend_share_uk"] == 0.0 and last.loc["huawei", "spend_share_cn"] > 0.1
+
+
+def test_group_shares_of_regions_a_scenario_lacks_are_missing_not_zero():
+    m = CloudMarket(n_customers=N, rng=3, data_localization=True, review_period=4)
+    m.run_for(4)
+    frame = m.vendor_frame()
+    assert frame[["spend_share_us", "spend_share_eu", "spend_share_uk", "spend_share_row"]].isna().all().all()
+    np.testing.assert_allclose(frame.spend_share_cn, frame.spend_share, rtol=1e-12)  # every customer is in CN
+    aws = frame[(frame.vendor == "aws") & (frame.step == 4)]
+    assert aws.spend_share_government.item() == 0.0 and aws.spend_share_finance.item() == 0.0  # localisation
+    assert frame[(frame.vendor == "aws") & (frame.step == 0)].spend_share_government.item() > 0.0
