@@ -36,6 +36,7 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 from mesa.visualization import Slider, SolaraViz  # noqa: E402
 
+from cloudmarket.agents import SEGMENTS  # noqa: E402
 from cloudmarket.model import CloudMarket, ParameterError, resolve  # noqa: E402
 from cloudmarket.model.charts import CHURN_COLOUR, LABEL_COLOUR, LINK_COLOUR, MARKET_COLOUR, vendor_colour  # noqa: E402
 from cloudmarket.model.params import MODEL_PARAMS, SCHEMA, parse_assignment  # noqa: E402
@@ -287,6 +288,34 @@ def shares_figure(model: CloudMarket) -> Figure:
     return _vendor_lines(model, "spend_share", "Share of spend by vendor", "share of spend (%)")
 
 
+def groups_figure(model: CloudMarket) -> Figure:
+    """Each vendor's share of spend within each customer segment and region this quarter: where policy bites.
+
+    Segments are the ones bans, data localisation and sales focus aim at; regions are the
+    scenario's own (the columns ``spend_share_<group>`` of the vendor table).
+    """
+    frame = model.vendor_frame()
+    now = frame[frame.step == model.steps]
+    groups = [*SEGMENTS, *(r.lower() for r in model.regions)]
+    labels = [*SEGMENTS, *(f"{r} customers" for r in model.regions)]
+    fig = Figure(figsize=FIGSIZE)
+    ax = fig.subplots()
+    left = np.zeros(len(groups))
+    for _, row in now.iterrows():
+        values = 100 * np.nan_to_num(row[[f"spend_share_{g}" for g in groups]].to_numpy(dtype=float))
+        ax.barh(np.arange(len(groups)), values, left=left, color=vendor_colour(row.vendor), label=row.vendor)
+        left += values
+    ax.set_yticks(np.arange(len(groups)), labels, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("share of the group's spend (%)", fontsize=9)
+    ax.set_title(f"Shares within segments and regions, {model.period}", fontsize=10)
+    ax.tick_params(labelsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+    fig.tight_layout()
+    return fig
+
+
 STRATEGY_PANELS = (  # column, title, scale to the axis unit
     ("price", "Price (list price = 1)", 1.0),
     ("investment_rate", "R&D investment (% of revenue)", 100.0),
@@ -406,12 +435,17 @@ def ConcentrationChart(model: CloudMarket):
     return _figure(concentration_figure(model), model)
 
 
+def GroupsChart(model: CloudMarket):
+    """Shares within segments and regions component."""
+    return _figure(groups_figure(model), model)
+
+
 def StrategyChart(model: CloudMarket):
     """Vendors' decisions over time component: price, R&D rate, IaaS split, focus."""
     return _figure(strategy_figure(model), model)
 
 
-COMPONENTS = [MarketNow, IndustryGraph, SharesChart, ConcentrationChart, StrategyChart]
+COMPONENTS = [MarketNow, IndustryGraph, SharesChart, GroupsChart, ConcentrationChart, StrategyChart]
 
 
 @solara.component

@@ -188,11 +188,13 @@ class CloudMarket(mesa.Model):
         # the "others" aggregate is many small firms: left out of concentration measures
         self._fragmented = np.array([name == "others" for name in self.vendor_names])
         self.churn = 0.0
-        # rows of each group in GROUP_SHARES order; a region this scenario lacks has none (NaN)
-        region_rows = {r: np.flatnonzero(self.region == k) for k, r in enumerate(self.regions)}
-        self._group_shares = metrics.GroupShares(
-            [np.flatnonzero(self.segments[s]) for s in SEGMENTS]
-            + [region_rows.get(r, np.zeros(0, dtype=np.int64)) for r in REGIONS], self.n_vendors)
+        # rows of each segment and of each region of this scenario (a lone region is the whole
+        # market: its shares are the overall ones); a region the scenario lacks stays NaN
+        groups = [np.flatnonzero(self.segments[s]) for s in SEGMENTS]
+        if len(self.regions) > 1:
+            groups += [np.flatnonzero(self.region == k) for k in range(len(self.regions))]
+        self._group_shares = metrics.GroupShares(groups, self.n_vendors)
+        self._region_rows = len(SEGMENTS) + np.array([REGIONS.index(r) for r in self.regions])
         self._spend_shares = metrics.spend_shares(self.provider, self.spend, self.n_vendors)
         self._record_metrics(previous_spend_shares=self._spend_shares)
         # Vendors are collected as one (vendor x VENDOR_NUMBERS) array per step by a model
@@ -453,7 +455,11 @@ class CloudMarket(mesa.Model):
     def _record_metrics(self, previous_spend_shares: np.ndarray) -> None:
         counts = metrics.count_shares(self.provider, self.n_vendors)
         spend = self._spend_shares
-        within = self._group_shares(self.provider, self.spend).T.tolist()  # (vendors, groups)
+        within = np.full((len(GROUP_SHARES), self.n_vendors), np.nan)
+        found = self._group_shares(self.provider, self.spend)
+        within[:len(SEGMENTS)] = found[:len(SEGMENTS)]
+        within[self._region_rows] = found[len(SEGMENTS):] if len(self.regions) > 1 else spend
+        within = within.T.tolist()  # (vendors, groups)
         for v in self.vendors:
             v.share, v.spend_share = float(counts[v.index]), float(spend[v.index])
             v.__dict__.update(zip(GROUP_SHARES, within[v.index]))

@@ -82,6 +82,12 @@ def test_figures_draw_and_graph_sample_is_stated_seeded_and_cached():
     small.run_for(2)
     for make in (app.graph_figure, app.shares_figure, app.concentration_figure, app.strategy_figure):
         assert make(small).axes
+    groups = app.groups_figure(app.PageMarket(**{**app.initial_controls(), "n_customers": "300",
+                                                  "scenario_name": "global-2020"})).axes[0]
+    labels = [t.get_text() for t in groups.get_yticklabels()]
+    assert labels[:2] == ["large", "government"] and "UK customers" in labels
+    widths = np.array([p.get_width() for p in groups.patches]).reshape(-1, len(labels))  # vendors x groups
+    np.testing.assert_allclose(widths.sum(axis=0), 100.0)  # each group's bar is its whole spend
     assert "all 120 customers" in app.graph_figure(small).axes[0].get_title()
     big = app.PageMarket(**app.initial_controls())
     title = app.graph_figure(big).axes[0].get_title()
@@ -106,9 +112,9 @@ def _time(rc) -> str:
 
 
 def test_page_renders_steps_resets_and_survives_a_bad_value():
-    """The SolaraViz page rendered headless: four PNG charts, Step, Reset, a bad value."""
+    """The SolaraViz page rendered headless: five PNG charts, Step, Reset, a bad value."""
     box, rc = solara.render(solara.AppLayout(children=[app.Page()]), handle_error=False)
-    assert len(rc.find(ipywidgets.Image).widgets) == 4
+    assert len(rc.find(ipywidgets.Image).widgets) == 5
     rc.find(v.Btn, children=["Step"]).widget.click()
     assert _time(rc) == "Time: 1.0"
 

@@ -199,3 +199,12 @@ def test_newton_inversion_finds_berrys_intercepts(n, J, spread, masked, seed):
     predicted = (weights / weights.sum()) @ choice.choice_probabilities(fixed + got, allowed)
     np.testing.assert_allclose(predicted, target, rtol=1e-9)
     np.testing.assert_allclose(got, _berry_contraction(target, weights, fixed, allowed), atol=1e-7)
+
+
+@settings(max_examples=50, deadline=None)
+@given(rows=st.integers(0, 300), cols=st.integers(1, 9), seed=st.integers(0, 2**32 - 1))
+def test_gumbel_noise_is_numpys_gumbel_from_the_same_uniforms(rows, cols, seed):
+    ours, numpys = np.random.default_rng(seed), np.random.default_rng(seed)
+    got, expected = choice.gumbel_noise(ours, (rows, cols)), numpys.gumbel(size=(rows, cols))
+    np.testing.assert_allclose(got, expected, rtol=1e-14, atol=1e-14)  # vectorised vs scalar log: last bits
+    assert ours.random() == numpys.random()  # one uniform per draw, as numpy takes
