@@ -70,8 +70,10 @@ def solara_url(tmp_path_factory):
     env = {**os.environ, "SOLARA_TELEMETRY_MIXPANEL_ENABLE": "False"}
     with open(log, "wb") as fh:
         proc = subprocess.Popen(
+            # --production: no file watchers, which can fail to start on a machine whose
+            # inotify watches other programs have used up (as `cloudmarket viz` does)
             [solara_bin, "run", "app.py", "--host", "127.0.0.1", "--port", str(port),
-             "--no-open", "--no-check-version"],
+             "--no-open", "--no-check-version", "--production"],
             cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
     try:
