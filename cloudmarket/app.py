@@ -294,16 +294,14 @@ def groups_figure(model: CloudMarket) -> Figure:
     Segments are the ones bans, data localisation and sales focus aim at; regions are the
     scenario's own (the columns ``spend_share_<group>`` of the vendor table).
     """
-    frame = model.vendor_frame()
-    now = frame[frame.step == model.steps]
     groups = [*SEGMENTS, *(r.lower() for r in model.regions)]
     labels = [*SEGMENTS, *(f"{r} customers" for r in model.regions)]
     fig = Figure(figsize=FIGSIZE)
     ax = fig.subplots()
     left = np.zeros(len(groups))
-    for _, row in now.iterrows():
-        values = 100 * np.nan_to_num(row[[f"spend_share_{g}" for g in groups]].to_numpy(dtype=float))
-        ax.barh(np.arange(len(groups)), values, left=left, color=vendor_colour(row.vendor), label=row.vendor)
+    for vendor in model.vendors:  # this quarter's shares are the vendors' own attributes
+        values = 100 * np.nan_to_num([getattr(vendor, f"spend_share_{g}") for g in groups])
+        ax.barh(np.arange(len(groups)), values, left=left, color=vendor_colour(vendor.name), label=vendor.name)
         left += values
     ax.set_yticks(np.arange(len(groups)), labels, fontsize=8)
     ax.invert_yaxis()

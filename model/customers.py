@@ -92,6 +92,11 @@ class CustomerBase:
         twin.provider, twin.tenure, twin.spend = self.provider.copy(), self.tenure.copy(), self.spend.copy()
         return twin
 
+    def shared_arrays(self) -> list:
+        """The arrays :meth:`copy` shares between runs (fixed attributes, cohorts, graph slices' parts)."""
+        return [self.iaas_need, self.region, self.industry, self.review_phase, self.home_match, self.in_segment,
+                *self.segments.values(), *self.cohorts, *self._cohort_need, *self._cohort_home, *self._cohort_segments]
+
     # ------------------------------------------------------------------ the rule
     def utility(self, cohort: int, offer: Offer) -> np.ndarray:
         """Utility (cohort size, J) of every vendor for the customers of review cohort ``cohort``."""

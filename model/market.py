@@ -163,8 +163,10 @@ class CloudMarket(mesa.Model):
         self.industry_names = industry_graph.industry_names()
         self.n_vendors = len(self.vendor_names)
         self.n_customers = p.n_customers
-        key = populations.key(rng, p) if populations is not None else None
-        kept = populations.get(key) if populations is not None else None
+        key = kept = None
+        if populations is not None:
+            key = populations.key(rng, p)
+            kept = populations.get(key)
         if kept is None:
             self._build_population(report)
             if populations is not None:

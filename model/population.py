@@ -100,11 +100,9 @@ class Populations:
 
 def _freeze(population: Population) -> None:
     """Make the arrays every run shares read-only, so a run that wrote into one would fail loudly."""
-    base = population.customer_base
-    arrays = [population.edges, population.demand, base.iaas_need, base.region, base.industry, base.review_phase,
-              base.home_match, base.in_segment, *base.segments.values(), *base.cohorts, *base._cohort_need,
-              *base._cohort_home, *base._cohort_segments, population.adjacency.data, population.adjacency.indices,
-              population.adjacency.indptr]
+    adjacency = population.adjacency
+    arrays = [population.edges, population.demand, adjacency.data, adjacency.indices, adjacency.indptr,
+              *population.customer_base.shared_arrays()]
     if population.sample is not None:
         arrays.append(population.sample)
     for array in arrays:

@@ -6,11 +6,13 @@ True
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import pandas as pd
 
 from cloudmarket.experiments import load_results
+from cloudmarket.experiments.cli import main
 
 
 def tables(out: Path) -> dict[str, pd.DataFrame]:
@@ -27,3 +29,10 @@ def assert_same_tables(a: Path, b: Path) -> None:
     ta, tb = tables(a), tables(b)
     for name in ta:
         pd.testing.assert_frame_equal(ta[name], tb[name], check_exact=True, obj=name)
+
+
+def finished_store(root: Path, spec: str) -> Path:
+    """Write ``spec`` to root/spec.toml and sweep it serially into root/store; returns ``root``."""
+    (root / "spec.toml").write_text(textwrap.dedent(spec))
+    assert main(["sweep", str(root / "spec.toml"), "--out", str(root / "store"), "--backend", "serial", "--quiet"]) == 0
+    return root

@@ -22,6 +22,7 @@ import pytest
 
 from cloudmarket.experiments import runner
 from cloudmarket.experiments.cli import main
+from store_tables import finished_store
 
 SPEC = """
 [experiment]
@@ -41,10 +42,7 @@ switching_cost = [0.5, 2.0]
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory) -> Path:
     """A small finished store (and its spec) to copy into each case's folder."""
-    root = tmp_path_factory.mktemp("finished")
-    (root / "spec.toml").write_text(textwrap.dedent(SPEC))
-    assert main(["sweep", str(root / "spec.toml"), "--out", str(root / "store"), "--backend", "serial", "--quiet"]) == 0
-    return root
+    return finished_store(tmp_path_factory.mktemp("finished"), SPEC)
 
 
 def read_only(path: Path) -> None:

@@ -24,7 +24,7 @@ from cloudmarket.experiments import load_results
 from cloudmarket.experiments.cli import main
 from cloudmarket.experiments.store import JOURNAL, RUNS, Store, StoreError, part_run_ids
 from cloudmarket.model import run as model_run
-from store_tables import assert_same_tables, tables  # noqa: F401
+from store_tables import assert_same_tables, finished_store, tables  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = str(ROOT / ".venv" / "bin" / "cloudmarket")
@@ -58,10 +58,7 @@ class Counting:
 
 @pytest.fixture(scope="module")
 def pristine(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("pristine")
-    (root / "spec.toml").write_text(textwrap.dedent(SPEC))
-    assert main(["sweep", str(root / "spec.toml"), "--out", str(root / "store"), "--backend", "serial", "--quiet"]) == 0
-    return root
+    return finished_store(tmp_path_factory.mktemp("pristine"), SPEC)
 
 
 @pytest.fixture
