@@ -163,6 +163,9 @@ class CloudMarket(mesa.Model):
         self.industry_names = industry_graph.industry_names()
         self.n_vendors = len(self.vendor_names)
         self.n_customers = p.n_customers
+        if populations is not None and not isinstance(populations, Populations):
+            raise TypeError(f"populations = {populations!r}: must be a Populations "
+                            "(cloudmarket.model.population) or None")
         key = kept = None
         if populations is not None:
             key = populations.key(rng, p)

@@ -109,3 +109,8 @@ def test_batch_runs_share_populations_and_match_runs_without():
         fresh = CloudMarket(rng=9, customer_agents=False, n_customers=250, **levers)
         fresh.run_for(4)
         _assert_same({**vendors, **market}, {**fresh.vendor_columns(), **fresh.market_columns()})
+
+
+def test_populations_must_be_a_populations_store():
+    with pytest.raises(TypeError, match=r"populations = 'yes': must be a Populations"):
+        CloudMarket(n_customers=100, rng=1, populations="yes")
