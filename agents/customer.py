@@ -12,6 +12,8 @@ Example
 >>> c = m.customers[0]
 >>> c.provider in m.vendor_names and c.spend > 0
 True
+>>> m.customers[-1].provider is None   # a prospect: not on the cloud yet
+True
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from mesa.discrete_space import FixedAgent
 
 
 class EnterpriseCustomer(FixedAgent):
-    """One enterprise customer: industry, region, size, needs, segments and provider."""
+    """One enterprise firm: industry, region, size, needs, segments, and the vendors it holds spend with."""
 
     def __init__(self, model, index: int, cell) -> None:
         super().__init__(model)
@@ -28,14 +30,21 @@ class EnterpriseCustomer(FixedAgent):
         self.cell = cell
 
     @property
-    def provider(self) -> str:
-        """Name of the vendor this customer currently buys from."""
-        return self.model.vendor_names[self.model.provider[self.index]]
+    def provider(self) -> str | None:
+        """Name of the vendor holding most of this firm's spend; None before it adopts the cloud."""
+        k = int(self.model.provider[self.index])
+        return None if k < 0 else self.model.vendor_names[k]
 
     @property
     def spend(self) -> float:
-        """Annual cloud spend (USD millions, grows with the market)."""
-        return float(self.model.spend[self.index])
+        """Annual cloud spend with all vendors (USD millions, grows with its workloads); 0 before adopting."""
+        return float(self.model.holdings[self.index].sum())
+
+    @property
+    def holdings(self) -> dict[str, float]:
+        """Annual spend with each vendor it uses (multi-homing: often more than one)."""
+        row = self.model.holdings[self.index]
+        return {name: float(x) for name, x in zip(self.model.vendor_names, row, strict=True) if x > 0}
 
     @property
     def industry(self) -> str:
@@ -57,5 +66,5 @@ class EnterpriseCustomer(FixedAgent):
 
     @property
     def tenure(self) -> int:
-        """Quarters with the current provider."""
+        """Quarters with the current main vendor."""
         return int(self.model.tenure[self.index])

@@ -4,7 +4,9 @@ A vendor's learned strategy has three dimensions, each a choice from a small men
 
 * ``iaas_share``: IaaS share of R&D investment (``SPLITS``; the rest goes to PaaS);
 * ``investment_rate``: R&D investment as a share of revenue (``RATES``);
-* ``focus``: how sales effort is spread over customer segments (``FOCUS_PROFILES``).
+* ``focus``: how sales effort is spread over customer segments (``FOCUS_PROFILES``);
+* ``commitment_discount``: the discount offered on committed spend (``DISCOUNTS``; the
+  vendor offers at most what policy allows).
 
 A rule returns new *targets* (menu indices); the vendor then moves its realised strategy
 part of the way toward them each quarter (``strategy_inertia``), so a budget never swings
@@ -45,6 +47,9 @@ from cloudmarket.agents.segments import SEGMENTS
 
 SPLITS = (0.2, 0.35, 0.5, 0.65, 0.8)
 RATES = (0.06, 0.09, 0.12, 0.15, 0.18)
+# Committed-spend discounts: realised discounts on multi-year commitments run 8-14%, with
+# deeper headline tiers to 25% and more (ODD 3.3); the menu spans none to 20%.
+DISCOUNTS = (0.0, 0.05, 0.1, 0.15, 0.2)
 # Sales effort per segment (large, government, telecom, finance, critical); the rest of the
 # sales force works the general market. Huawei's 2020 plan was "large-enterprise" plus
 # "key-industries": large enterprises in large industries.
@@ -56,7 +61,8 @@ FOCUS_PROFILES: dict[str, tuple[float, ...]] = {
     "key-industries": (0.3, 0.0, 0.3, 0.2, 0.2),
 }
 FOCUS_NAMES = tuple(FOCUS_PROFILES)
-MENUS: dict[str, tuple] = {"iaas_share": SPLITS, "investment_rate": RATES, "focus": FOCUS_NAMES}
+MENUS: dict[str, tuple] = {"iaas_share": SPLITS, "investment_rate": RATES, "focus": FOCUS_NAMES,
+                           "commitment_discount": DISCOUNTS}
 assert all(len(v) == len(SEGMENTS) for v in FOCUS_PROFILES.values())
 
 

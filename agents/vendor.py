@@ -1,12 +1,18 @@
 """CloudVendor: a cloud provider that prices, builds capacity, invests in R&D, targets segments and learns.
 
 Money is in units of customer spend at list price 1 (customers' annual spend; a quarter's
-revenue is ``price * demand / 4``). Each quarter, after customers have chosen, the market
-calls ``settle`` (book the quarter) and then ``decide`` (next quarter's strategy):
+revenue is ``price * spend / 4``). A vendor's book has three parts: workloads won as new
+business and not yet renewed (``book_new``, at the new-business ``price``), renewed
+workloads under a commitment (``committed``, at ``renewal_price * (1 - discount)``, locked
+in for the commitment term) and other renewed workloads (at ``renewal_price``). Each
+quarter, after customers have placed new spend and reviewed installed workloads, the
+market calls ``settle`` (book the quarter) and then ``decide`` (next quarter's terms and
+strategy):
 
 ``settle`` (formulas in ``agents/economics.py``)::
 
-    revenue     = price * demand / 4
+    revenue     = (price * book_new + renewal_price * ((1 - discount) * committed + rest)) / 4
+                  + egress fees paid by workloads that left
     unit_cost   = unit_cost_base * cost_factor * (1 + congestion_cost * overload)
     capex       = capacity_order(...) * capex_per_capacity * cost_factor    (capacity for next quarter)
     capacity   <- (1 - depreciation) * capacity + supply * order           (export controls: chips scarce)
@@ -16,11 +22,15 @@ calls ``settle`` (book the quarter) and then ``decide`` (next quarter's strategy
     profit      = revenue - opex - capex - own R&D;   cash += profit
     payoff      = (revenue - opex - capex) / last quarter's revenue          (what learning reinforces)
 
-``decide``: price moves toward the myopic Bertrand best response (or cost plus the starting
-markup) by ``price_adjustment``; the learning rule picks targets for the IaaS share of
-R&D, the investment rate and the sales focus, and the realised strategy moves
-``strategy_inertia`` of the way toward them (toward its start until a rule picks a new
-target, so a vendor that never changes its mind keeps its starting strategy).
+``decide``: the new-business price moves toward the myopic Bertrand best response to the
+vendor's share of new business, the renewal price toward the best response to the
+retention of its reviewed workloads (installed customers are less price-elastic: they pay
+to leave), both by ``price_adjustment`` (cost-plus vendors keep their starting markup on
+both); the egress fee is the vendor's list fee within the policy cap; the learning rule
+picks targets for the IaaS share of R&D, the investment rate, the sales focus and the
+committed-spend discount, and the realised strategy moves ``strategy_inertia`` of the way
+toward them (toward its start until a rule picks a new target, so a vendor that never
+changes its mind keeps its starting strategy); the discount offered is at most the cap.
 
 Example
 -------
@@ -28,10 +38,10 @@ Example
 >>> from types import SimpleNamespace
 >>> from cloudmarket.agents.learning import Fixed
 >>> p = SimpleNamespace(capacity_headroom=0.2, unit_cost=0.7, price_weight=6.0, reinvestment_rate=0.12,
-...                     market_growth=0.08)
->>> v = CloudVendor(mesa.Model(rng=1), "acme", 0, "US", demand=100.0, share=0.4, params=p, rule=Fixed())
->>> v.capacity, round(v.price, 4), v.investment_rate
-(120.0, 0.9692, 0.12)
+...                     market_growth=0.08, commitment_discount=0.1, egress_fee=0.1, review_period=8)
+>>> v = CloudVendor(mesa.Model(rng=1), "acme", 0, "US", demand=100.0, spend_share=0.4, params=p, rule=Fixed())
+>>> v.capacity, round(v.price, 4), round(v.renewal_price, 4), v.investment_rate
+(120.0, 0.9692, 1.75, 0.12)
 """
 
 from __future__ import annotations
@@ -43,7 +53,7 @@ import mesa
 import numpy as np
 
 from cloudmarket.agents import economics
-from cloudmarket.agents.learning import FOCUS_NAMES, FOCUS_PROFILES, MENUS, RATES, SPLITS, nearest
+from cloudmarket.agents.learning import DISCOUNTS, FOCUS_NAMES, FOCUS_PROFILES, MENUS, RATES, SPLITS, nearest
 from cloudmarket.agents.segments import SEGMENTS
 
 PRICE_RULES = ("best-response", "cost-plus")
@@ -57,8 +67,9 @@ class VendorBooks:
     """
 
     def __init__(self, name: str, index: int, home_region: str, *, demand: float,
-                 share: float, params: Any, rule, focus: Sequence[float] = (0.0,) * len(SEGMENTS),
-                 split: float = 0.5, learns: bool = True, price_rule: str = "best-response") -> None:
+                 spend_share: float, params: Any, rule, focus: Sequence[float] = (0.0,) * len(SEGMENTS),
+                 split: float = 0.5, learns: bool = True, price_rule: str = "best-response",
+                 book_new: float = 0.0, committed: float = 0.0, egress_share: float = 1.0) -> None:
         self.name = name
         self.index = index  # column of this vendor in the model's (customer, vendor) arrays
         self.home_region = home_region
@@ -71,12 +82,15 @@ class VendorBooks:
         self.iaas_share = float(split)
         self.investment_rate = float(params.reinvestment_rate)
         self.focus = np.array(focus, dtype=float)
+        self.commitment_discount = float(params.commitment_discount)
         self.targets = {"iaas_share": nearest(SPLITS, split), "investment_rate": nearest(RATES, self.investment_rate),
-                        "focus": _nearest_profile(self.focus)}
+                        "focus": _nearest_profile(self.focus),
+                        "commitment_discount": nearest(DISCOUNTS, self.commitment_discount)}
         if hasattr(rule, "anchor"):
             rule.anchor(self.targets)
         # what the realised strategy moves toward: its start, until the rule picks a new target
-        self.aim = {"iaas_share": self.iaas_share, "investment_rate": self.investment_rate, "focus": self.focus.copy()}
+        self.aim = {"iaas_share": self.iaas_share, "investment_rate": self.investment_rate, "focus": self.focus.copy(),
+                    "commitment_discount": self.commitment_discount}
         # R&D intensities that keep this vendor where it is against the frontier: the
         # quality ladder measures R&D against them, so any starting strategy is a steady state
         self.reference = {"iaas": self.iaas_share * self.investment_rate,
@@ -86,15 +100,24 @@ class VendorBooks:
         self.demand = demand
         self.capacity = demand * (1.0 + params.capacity_headroom)
         self.unit_cost = params.unit_cost
-        self.price = economics.best_response_price(self.unit_cost, share, params.price_weight)
+        self.price = economics.best_response_price(self.unit_cost, spend_share, params.price_weight)
         self.markup = self.price / self.unit_cost - 1.0  # what cost-plus pricing keeps
-        self.revenue = self.price * demand / 4.0
+        # installed workloads start as loyal as the evidence says (almost none leave a year):
+        # the renewal price starts at its own best response, so step 0 is a steady state
+        self.retention = 1.0
+        self.renewal_price = self._renewal_target(params)
+        self.list_egress_fee = egress_share * params.egress_fee  # what it charges when policy allows
+        self.egress_fee = self.list_egress_fee
+        self.book_new, self.committed = book_new, committed
+        self.new_business, self.new_business_share = 0.0, spend_share
+        self.egress_income = 0.0
+        self.revenue = self.book_revenue(demand)
         self.expected_growth = params.market_growth
         self.cost = self.capex = self.investment = self.profit = self.grant = 0.0
         self.cash = self.revenue  # a quarter's revenue in hand
         self.payoff = 0.0
-        self.share = 0.0  # count share, set by the market after each quarter
-        self.spend_share = share
+        self.customer_share = 0.0  # share of customers using it, set by the market after each quarter
+        self.spend_share = spend_share
 
     # ------------------------------------------------------------------ observed
     @property
@@ -108,9 +131,12 @@ class VendorBooks:
         return float(np.exp(self.paas_gap))
 
     @property
-    def congestion(self) -> float:
-        """Capacity / demand, capped at 1: below 1 the service degrades."""
+    def capacity_ratio(self) -> float:
+        """Capacity / demand, capped at 1: 1 is uncongested, below 1 the service degrades."""
         return 1.0 if self.demand <= 0 else min(1.0, self.capacity / self.demand)
+
+    congestion = property(lambda self: self.capacity_ratio,
+                          doc="Old name of ``capacity_ratio`` (1 = uncongested), kept for one release.")
 
     @property
     def margin(self) -> float:
@@ -121,6 +147,30 @@ class VendorBooks:
     def iaas_investment_share(self) -> float:
         """IaaS share of this quarter's R&D (the rest went to PaaS)."""
         return self.iaas_share
+
+    @property
+    def share(self) -> float:
+        """Share of customers using this vendor (old name of ``customer_share``, kept for one release)."""
+        return self.customer_share
+
+    @property
+    def committed_share(self) -> float:
+        """Share of its installed spend locked in by commitments."""
+        return self.committed / self.demand if self.demand > 0 else 0.0
+
+    def book_revenue(self, demand: float) -> float:
+        """A quarter's revenue from a book of ``demand`` annual spend (module doc), before egress fees."""
+        new = min(self.book_new, demand)
+        committed = min(self.committed, demand - new)
+        rest = demand - new - committed
+        annual = self.price * new + self.renewal_price * ((1.0 - self.commitment_discount) * committed + rest)
+        return annual / 4.0
+
+    def _renewal_target(self, p: Any) -> float:
+        """Renewal price the vendor aims at: its best response to its installed workloads' retention."""
+        if self.price_rule != "best-response":
+            return self.unit_cost * (1.0 + self.markup)
+        return economics.best_response_price(self.unit_cost, self.retention, p.price_weight)
 
     focus_large = property(lambda self: float(self.focus[0]), doc="Share of sales effort on large enterprises.")
     focus_government = property(lambda self: float(self.focus[1]), doc="Share of sales effort on government.")
@@ -133,18 +183,34 @@ class VendorBooks:
         return float(self.focus[SEGMENTS.index(segment)])
 
     # ------------------------------------------------------------------ the quarter
+    def enter(self, capacity: float, quality_gap: float) -> None:
+        """Open for business (a scheduled entrant): its capacity and quality, and cash to run a quarter at capacity."""
+        self.capacity = capacity
+        self.iaas_gap = self.paas_gap = quality_gap
+        self.cash = self.price * capacity / 4.0
+
     def settle(self, demand: float, p: Any, supply: float = 1.0, cost_factor: float = 1.0,
-               subsidy: float = 0.0, grant: float = 0.0) -> None:
+               subsidy: float = 0.0, grant: float = 0.0, *, new_business: float = 0.0, committed: float = 0.0,
+               egress_income: float = 0.0, retention: float | None = None) -> None:
         """Book the quarter (see the module doc): revenue, costs, capacity, R&D and quality.
 
         ``supply`` and ``cost_factor`` are the export-control factors, ``subsidy`` scales
         the vendor's own R&D (state money), ``grant`` is the parent group's push this quarter.
+        ``new_business`` is the spend it won this quarter, ``committed`` its committed spend,
+        ``egress_income`` the egress fees paid by workloads that left, ``retention`` the share
+        of its reviewed workloads that stayed (None: none was reviewed).
         """
         previous_revenue = self.revenue
         if self.demand > 0:
             self.expected_growth = min(max(demand / self.demand - 1.0, -0.5), 0.5)  # naive: as last quarter
         self.demand = demand
-        self.revenue = self.price * demand / 4.0
+        # new business stays at the new-business price until its first renewal: on average
+        # 1 / review_period of it comes up each quarter
+        self.book_new = min(demand, self.book_new * (1.0 - 1.0 / p.review_period) + new_business)
+        self.new_business, self.committed, self.egress_income = new_business, committed, egress_income
+        if retention is not None:
+            self.retention = retention
+        self.revenue = self.book_revenue(demand) + egress_income
         self.unit_cost = economics.unit_cost(p.unit_cost, cost_factor, demand, self.capacity, p.congestion_cost)
         opex = self.unit_cost * demand / 4.0
         order = economics.capacity_order(demand, self.capacity, self.expected_growth, p.capacity_headroom,
@@ -166,17 +232,22 @@ class VendorBooks:
         self.cash += self.profit
         self.payoff = surplus / previous_revenue if previous_revenue > 0 else 0.0
 
-    def decide(self, p: Any, rivals: Sequence[tuple[float, Mapping[str, int]]], rng: np.random.Generator) -> None:
-        """Set next quarter's price, and move the strategy toward the learning rule's targets.
+    def decide(self, p: Any, rivals: Sequence[tuple[float, Mapping[str, int]]], rng: np.random.Generator,
+               egress_cap: float = 1.0, discount_cap: float = 0.5) -> None:
+        """Set next quarter's prices, fee and discount, and move the strategy toward the learning rule's targets.
 
-        ``rivals`` is (profit margin, targets) of the other learning vendors (what imitation sees).
+        ``rivals`` is (profit margin, targets) of the other learning vendors (what imitation
+        sees); ``egress_cap`` and ``discount_cap`` are what policy allows.
         """
         if self.price_rule == "best-response":
-            target = economics.best_response_price(self.unit_cost, self.spend_share, p.price_weight)
+            target = economics.best_response_price(self.unit_cost, self.new_business_share, p.price_weight)
         else:
             target = self.unit_cost * (1.0 + self.markup)
         self.price = economics.adjust(self.price, target, p.price_adjustment)
+        self.renewal_price = economics.adjust(self.renewal_price, self._renewal_target(p), p.price_adjustment)
+        self.egress_fee = min(self.list_egress_fee, egress_cap)
         if not self.learns:
+            self.commitment_discount = min(self.commitment_discount, discount_cap)
             return
         chosen = self.rule.next_targets(self.targets, self.payoff, rivals, rng)
         for name, k in chosen.items():
@@ -187,6 +258,8 @@ class VendorBooks:
         self.iaas_share = economics.adjust(self.iaas_share, self.aim["iaas_share"], speed)
         self.investment_rate = economics.adjust(self.investment_rate, self.aim["investment_rate"], speed)
         self.focus = self.focus + speed * (self.aim["focus"] - self.focus)
+        discount = economics.adjust(self.commitment_discount, self.aim["commitment_discount"], speed)
+        self.commitment_discount = min(discount, discount_cap)
 
 
 class CloudVendor(mesa.Agent, VendorBooks):
@@ -199,9 +272,9 @@ class CloudVendor(mesa.Agent, VendorBooks):
         super().__init__(model, *args, **kwargs)  # mesa.Agent passes the rest on to VendorBooks
 
     def decide(self, p: Any, rivals: Sequence[tuple[float, Mapping[str, int]]],
-               rng: np.random.Generator | None = None) -> None:
+               rng: np.random.Generator | None = None, egress_cap: float = 1.0, discount_cap: float = 0.5) -> None:
         """:meth:`VendorBooks.decide` with the model's random generator."""
-        VendorBooks.decide(self, p, rivals, self.model.rng if rng is None else rng)
+        VendorBooks.decide(self, p, rivals, self.model.rng if rng is None else rng, egress_cap, discount_cap)
 
 
 def _nearest_profile(focus: np.ndarray) -> int:

@@ -38,7 +38,8 @@ from mesa.visualization import Slider, SolaraViz  # noqa: E402
 
 from cloudmarket.agents import SEGMENTS  # noqa: E402
 from cloudmarket.model import CloudMarket, ParameterError, resolve  # noqa: E402
-from cloudmarket.model.charts import CHURN_COLOUR, LABEL_COLOUR, LINK_COLOUR, MARKET_COLOUR, vendor_colour  # noqa: E402
+from cloudmarket.model.charts import (CHURN_COLOUR, LABEL_COLOUR, LINK_COLOUR, MARKET_COLOUR,  # noqa: E402
+                                      PROSPECT_COLOUR, vendor_colour)
 from cloudmarket.model.params import MODEL_PARAMS, SCHEMA, parse_assignment  # noqa: E402
 
 DEFAULT_SEED = 0  # as `cloudmarket run`
@@ -207,7 +208,7 @@ def graph_sample(model: CloudMarket) -> tuple[np.ndarray, dict[int, np.ndarray],
     """
     if model not in _layouts:
         rng = np.random.default_rng(model._seed)
-        n = model.n_customers
+        n = model.customer_base.n  # every firm: customers and prospects not on the cloud yet
         nodes = np.arange(n) if n <= GRAPH_MAX_NODES else np.sort(rng.choice(n, GRAPH_MAX_NODES, replace=False))
         keep = np.zeros(n, dtype=bool)
         keep[nodes] = True
@@ -234,9 +235,10 @@ def graph_figure(model: CloudMarket) -> Figure:
     graph.add_nodes_from(nodes.tolist())
     graph.add_edges_from(edges.tolist())
     names = model.vendor_names
-    colours = [vendor_colour(names[model.provider[i]]) for i in nodes]
-    spend = model.spend[nodes]
-    sizes = 8 + 120 * np.sqrt(spend / model.spend.max())
+    colours = [vendor_colour(names[model.provider[i]]) if model.provider[i] >= 0 else PROSPECT_COLOUR
+               for i in nodes]
+    size = np.maximum(model.spend, model.customer_base.size)  # a prospect drawn at the size it will adopt with
+    sizes = 8 + 120 * np.sqrt(size[nodes] / size.max())
     nx.draw_networkx_edges(graph, pos, ax=ax, edge_color=LINK_COLOUR, alpha=0.35, width=0.5)
     nx.draw_networkx_nodes(graph, pos, ax=ax, node_color=colours, node_size=sizes,
                            edgecolors="white", linewidths=0.3)
@@ -246,11 +248,12 @@ def graph_figure(model: CloudMarket) -> Figure:
         r = 1.55 + 0.2 * (j % 2)  # alternate radii: neighbouring names do not overlap
         ax.text(r * np.cos(a), r * np.sin(a), name.split(",")[0].split()[0],
                 ha="center", va="center", fontsize=8, color=LABEL_COLOUR)
-    n = model.n_customers
-    shown = f"all {n:,} customers" if len(nodes) == n else f"seeded sample of {len(nodes):,} of {n:,} customers"
-    ax.set_title(f"Industry graph, {model.period}: {shown}\ncolour = provider, size = spend, clusters = industries",
-                 fontsize=10)
-    ax.legend(handles=[Line2D([], [], marker="o", ls="", color=vendor_colour(v), label=v) for v in names],
+    n = model.customer_base.n
+    shown = f"all {n:,} firms" if len(nodes) == n else f"seeded sample of {len(nodes):,} of {n:,} firms"
+    ax.set_title(f"Industry graph, {model.period}: {shown}\ncolour = main vendor (grey: not on the cloud yet), "
+                 "size = spend, clusters = industries", fontsize=10)
+    ax.legend(handles=[Line2D([], [], marker="o", ls="", color=vendor_colour(v), label=v) for v in names]
+              + [Line2D([], [], marker="o", ls="", color=PROSPECT_COLOUR, label="not yet")],
               fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0), title="provider", frameon=False)
     ax.set_xlim(-2.05, 2.05)
     ax.set_ylim(-1.9, 1.9)

@@ -3,8 +3,8 @@
 ``cloudmarket calibrate SPEC --out DIR`` (method also in ``model/ODD.md``, section 5):
 
 1. **Patterns** (:mod:`~cloudmarket.experiments.patterns`): observed shares after the
-   start, the size of one-year share changes, the HHI band and low churn, all scored at
-   once; the size of changes, the HHI and churn are scored over the whole ``horizon``
+   start, the size of one-year share changes, the HHI band and rare switching, all scored at
+   once; the size of changes, the HHI and switching are scored over the whole ``horizon``
    (22 quarters), so a parameter set that tips the market is rejected by the fit itself.
 2. **Search** (:mod:`~cloudmarket.experiments.abc`): ABC-SMC (adaptive population Monte
    Carlo) over uniform priors ``[calibration.ranges]``: a Latin hypercube of ``samples``
@@ -58,15 +58,15 @@ import numpy as np
 import pandas as pd
 
 from cloudmarket.experiments.abc import ApmcResult, apmc
-from cloudmarket.experiments.patterns import DEFAULT_CHURN_BAND, PATTERNS, Patterns
+from cloudmarket.experiments.patterns import DEFAULT_SWITCHING_BAND, PATTERNS, Patterns
 from cloudmarket.experiments.spec import MISSING, SpecError, canonical_json, parse_spec, read_toml, spec_path
 from cloudmarket.experiments.targets import TARGET_SCENARIOS, Target, fold_shares, get_target
 from cloudmarket.experiments.validation import (horizon_check, mae_table, model_forecasts, naive_forecasts,
-                                                period_means)
+                                                naive_forecasts_walk, period_means)
 from cloudmarket.model.params import SCHEMA, ParameterError, resolve
 
 _CAL_KEYS = {"samples", "refine_samples", "accept", "min_acceptance", "final_replications", "holdout",
-             "horizon", "origins", "churn_band", "weights", "ranges"}
+             "horizon", "origins", "switching_band", "weights", "ranges"}
 FORECASTS = ("model", "model-anchored", "frozen", "trend")
 
 
@@ -88,7 +88,7 @@ class CalibrationSpec:
     holdout: int = 0
     horizon: int = 22
     origins: list[str] = field(default_factory=list)
-    churn_band: tuple[float, float] = DEFAULT_CHURN_BAND
+    switching_band: tuple[float, float] = DEFAULT_SWITCHING_BAND
     weights: dict[str, float] = field(default_factory=lambda: dict.fromkeys(PATTERNS, 1.0))
     source: str = "<spec>"
     text: str = field(default="", repr=False)
@@ -175,7 +175,7 @@ def parse_calibration(text: str, source: str = "<spec>", base_dir: str | Path = 
         holdout=_whole(source, "holdout" if holdout is not None else "calibration.holdout", k, 0, len(after) - 1),
         horizon=horizon,
         origins=_origins(source, cal.get("origins"), target),
-        churn_band=_band(source, "calibration.churn_band", cal.get("churn_band", list(DEFAULT_CHURN_BAND))),
+        switching_band=_band(source, "calibration.switching_band", cal.get("switching_band", list(DEFAULT_SWITCHING_BAND))),
         weights=_weights(source, cal.get("weights", {})),
         source=source, text=text)
     return spec
@@ -233,7 +233,7 @@ def _band(source: str, path: str, given: Any) -> tuple[float, float]:
           and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in given)
           and 0 <= given[0] < given[1] <= 1)
     if not ok:
-        raise SpecError(source, path, given, "must be [low, high] with 0 <= low < high <= 1 (quarterly churn)")
+        raise SpecError(source, path, given, "must be [low, high] with 0 <= low < high <= 1 (annual full-switch rate)")
     return float(given[0]), float(given[1])
 
 
@@ -298,7 +298,7 @@ def _typed(name: str, value: Any) -> Any:
 
 # --------------------------------------------------------------------- runs
 def _simulate_task(task: tuple[dict[str, Any], int, int]) -> tuple[np.ndarray, np.ndarray, list[str]] | None:
-    """One run in a worker: (spend shares [step, vendor], churn [step], vendor names); None if it failed."""
+    """One run in a worker: (spend shares [step, vendor], full-switch rate [step], vendor names); None if it failed."""
     from cloudmarket.model.run import simulate_columns
 
     params, seed, steps = task
@@ -308,7 +308,7 @@ def _simulate_task(task: tuple[dict[str, Any], int, int]) -> tuple[np.ndarray, n
         return None
     names = list(dict.fromkeys(vendors["vendor"].tolist()))
     shares = vendors["spend_share"].reshape(steps + 1, len(names))
-    return shares, np.asarray(market["churn"], float), names
+    return shares, np.asarray(market["switch_rate"], float), names
 
 
 class Runner:
@@ -356,15 +356,15 @@ def _seed(*path: int) -> int:
 
 
 def _ensemble(results: list, target: Target, horizon: int) -> tuple[np.ndarray, np.ndarray]:
-    """Stack run results into folded shares [run, step, column] and churn [run, step]; failed runs are NaN."""
+    """Stack run results into folded shares [run, step, column] and switching [run, step]; failed runs are NaN."""
     cols = len(target.columns)
     shares = np.full((len(results), horizon + 1, cols), np.nan)
-    churn = np.full((len(results), horizon + 1), np.nan)
+    switching = np.full((len(results), horizon + 1), np.nan)
     for i, r in enumerate(results):
         if r is not None:
             shares[i] = fold_shares(r[0], r[2], target)
-            churn[i] = r[1]
-    return shares, churn
+            switching[i] = r[1]
+    return shares, switching
 
 
 @dataclass
@@ -378,7 +378,7 @@ class Stage:
     evaluated: pd.DataFrame
     posterior: pd.DataFrame
     shares: np.ndarray  # posterior-predictive runs [run, step, column]
-    churn: np.ndarray
+    switching: np.ndarray
     scores: dict[str, float | None]
 
 
@@ -387,7 +387,7 @@ def fit_stage(cspec: CalibrationSpec, runner: Runner, index: int, name: str, thr
     names = list(cspec.ranges)
     lows = np.array([cspec.ranges[n][0] for n in names])
     highs = np.array([cspec.ranges[n][1] for n in names])
-    patterns = Patterns.from_target(cspec.target, through, cspec.horizon, cspec.churn_band, cspec.weights)
+    patterns = Patterns.from_target(cspec.target, through, cspec.horizon, cspec.switching_band, cspec.weights)
     rows: list[dict[str, Any]] = []
     R = cspec.replications
 
@@ -395,10 +395,10 @@ def fit_stage(cspec: CalibrationSpec, runner: Runner, index: int, name: str, thr
         points = [{n: _typed(n, x) for n, x in zip(names, theta, strict=True)} for theta in thetas]
         tasks = [({**cspec.fixed, **p}, _seed(cspec.seed, index, generation, i, r), cspec.horizon)
                  for i, p in enumerate(points) for r in range(R)]
-        shares, churn = _ensemble(runner.map(tasks), cspec.target, cspec.horizon)
+        shares, switching = _ensemble(runner.map(tasks), cspec.target, cspec.horizon)
         out = np.empty(len(points))
         for i, p in enumerate(points):
-            s, c = shares[i * R:(i + 1) * R], churn[i * R:(i + 1) * R]
+            s, c = shares[i * R:(i + 1) * R], switching[i * R:(i + 1) * R]
             ok = ~np.isnan(c).any(axis=1)
             scores = patterns.scores(s[ok], c[ok]) if ok.all() else dict.fromkeys(PATTERNS)
             out[i] = patterns.distance(scores) if ok.all() else np.inf
@@ -413,11 +413,11 @@ def fit_stage(cspec: CalibrationSpec, runner: Runner, index: int, name: str, thr
     draws = result.resample(cspec.final_replications, rng)
     tasks = [({**cspec.fixed, **{n: _typed(n, x) for n, x in zip(names, theta, strict=True)}},
               _seed(cspec.seed, index, 77_777, i), cspec.horizon) for i, theta in enumerate(draws)]
-    shares, churn = _ensemble(runner.map(tasks), cspec.target, cspec.horizon)
-    ok = ~np.isnan(churn).any(axis=1)
-    shares, churn = shares[ok], churn[ok]
-    return Stage(name, through, patterns, result, pd.DataFrame(rows), posterior, shares, churn,
-                 patterns.scores(shares, churn))
+    shares, switching = _ensemble(runner.map(tasks), cspec.target, cspec.horizon)
+    ok = ~np.isnan(switching).any(axis=1)
+    shares, switching = shares[ok], switching[ok]
+    return Stage(name, through, patterns, result, pd.DataFrame(rows), posterior, shares, switching,
+                 patterns.scores(shares, switching))
 
 
 def posterior_table(result: ApmcResult, cspec: CalibrationSpec) -> pd.DataFrame:
@@ -465,9 +465,9 @@ def calibrate(cspec: CalibrationSpec, out: str | Path, backend: str = "local", w
         fitted = {n: _typed(n, main.posterior.loc[n, "q50"]) for n in cspec.ranges}
         point_tasks = [({**cspec.fixed, **fitted}, _seed(cspec.seed, 0, 88_888, i), cspec.horizon)
                        for i in range(cspec.final_replications)]
-        point_shares, point_churn = _ensemble(runner.map(point_tasks), target, cspec.horizon)
-        ok = ~np.isnan(point_churn).any(axis=1)
-        point_shares, point_churn = point_shares[ok], point_churn[ok]
+        point_shares, point_switching = _ensemble(runner.map(point_tasks), target, cspec.horizon)
+        ok = ~np.isnan(point_switching).any(axis=1)
+        point_shares, point_switching = point_shares[ok], point_switching[ok]
         stages = []
         for k, origin in enumerate(cspec.origins, start=1):
             log(f"[{cspec.name}] rolling origin {origin}")
@@ -476,7 +476,7 @@ def calibrate(cspec: CalibrationSpec, out: str | Path, backend: str = "local", w
     by_period = by_period_table(target, main, cspec)
     mae = in_sample_mae(target, main, cspec)
     rolling, rolling_rows = rolling_scores(target, stages)
-    summary = _summary(cspec, main, fitted, point_shares, point_churn, mae, rolling, rolling_rows, stages,
+    summary = _summary(cspec, main, fitted, point_shares, point_switching, mae, rolling, rolling_rows, stages,
                        runs, failed, time.perf_counter() - start)
     files = _write_outputs(out, cspec, fitted, summary, main, stages, by_period, rolling)
     return CalibrationReport(fitted, float(main.patterns.distance(main.scores)), main.posterior, by_period, mae,
@@ -500,7 +500,13 @@ def by_period_table(target: Target, stage: Stage, cspec: CalibrationSpec) -> pd.
 
 
 def in_sample_mae(target: Target, stage: Stage, cspec: CalibrationSpec) -> pd.DataFrame:
-    """MAE per vendor of the fitted model and of forecasts made at the start, on held-in and held-out periods."""
+    """MAE per vendor of the fitted model and of naive forecasts from the last observed period, held in and out.
+
+    The naive forecasts carry forward the last observed shares (frozen) or their trend:
+    for a held-in period, from the observed period just before it; for held-out periods,
+    from the last period the fit saw. That is what a forecaster holding the same data
+    would have done, so it is the bar the model must clear (not shares frozen at the start).
+    """
     rows = []
     means = period_means(target, stage.shares, target.model_labels(cspec.horizon))
     held_in = target.after_start(stage.through)
@@ -508,7 +514,9 @@ def in_sample_mae(target: Target, stage: Stage, cspec: CalibrationSpec) -> pd.Da
     for quarters, labels in (("held-in", held_in), ("held-out", held_out)):
         if not labels:
             continue
-        forecasts = {"model": means.loc[labels], **naive_forecasts(target, target.start, labels)}
+        naive = (naive_forecasts_walk(target, labels) if quarters == "held-in"
+                 else naive_forecasts(target, stage.through or target.observed.index[-1], labels))
+        forecasts = {"model": means.loc[labels], **naive}
         table = mae_table(forecasts, target.observed.loc[labels])
         for name, row in table.iterrows():
             rows.append({"forecast": name, "quarters": quarters, **row.to_dict()})
@@ -545,7 +553,7 @@ def _round(d: dict[str, float | None]) -> dict[str, float | None]:
 
 
 def _summary(cspec: CalibrationSpec, main: Stage, fitted: dict[str, Any], point_shares: np.ndarray,
-             point_churn: np.ndarray, mae: pd.DataFrame, rolling: pd.DataFrame, rolling_rows: list,
+             point_switching: np.ndarray, mae: pd.DataFrame, rolling: pd.DataFrame, rolling_rows: list,
              stages: list[Stage], runs: int, failed: int, wall_s: float) -> dict[str, Any]:
     target = cspec.target
     p = main.patterns
@@ -566,10 +574,10 @@ def _summary(cspec: CalibrationSpec, main: Stage, fitted: dict[str, Any], point_
         "patterns": {
             "weights": cspec.weights, "horizon_steps": cspec.horizon,
             "observed": {"shares_periods": p.fit_labels, "change_rms_pp": p.change_rms_observed,
-                         "hhi_band": [round(x, 1) for x in p.hhi_band], "churn_band": list(p.churn_band)},
+                         "hhi_band": [round(x, 1) for x in p.hhi_band], "switching_band": list(p.switching_band)},
             "posterior_predictive": _round(main.scores),
             "posterior_predictive_distance": round(p.distance(main.scores), 4),
-            "fitted_point": _round(p.scores(point_shares, point_churn)),
+            "fitted_point": _round(p.scores(point_shares, point_switching)),
             "kept_particles_distance": {"min": round(float(result.distances.min()), 4),
                                         "max": round(float(result.distances.max()), 4)},
         },
@@ -577,7 +585,7 @@ def _summary(cspec: CalibrationSpec, main: Stage, fitted: dict[str, Any], point_
         "fitted": fitted,
         "horizon_check": {"posterior_predictive": horizon_check(target, main.shares),
                           "fitted_point": horizon_check(target, point_shares),
-                          "mean_churn": round(float(main.churn[:, 1:].mean()), 4)},
+                          "annual_switch_rate": round(float(4 * main.switching[:, 1:].mean()), 5)},
         "in_sample_mae_pp": mae.to_dict(orient="records"),
         "rolling_origin": {"origins": [s.through for s in stages],
                            "pooled_mae_pp": rolling.to_dict(orient="index") if len(rolling) else {},
@@ -618,7 +626,7 @@ def report_text(report: CalibrationReport) -> str:
              "changes": f"|model - observed| RMS one-year change, pp (observed {obs['change_rms_pp']:.2f})"
              if obs["change_rms_pp"] is not None else "no observed one-year change",
              "hhi": f"mean distance outside HHI band {obs['hhi_band']}, per 100 HHI points",
-             "churn": f"pp outside quarterly churn band {obs['churn_band']}"}
+             "switching": f"pp outside the annual full-switch band {obs['switching_band']}"}
     for k, v in s["patterns"]["posterior_predictive"].items():
         lines.append(f"  {k:8s} {'-' if v is None else f'{v:.3f}':>8s}   {notes[k]}")
     lines += ["", "fitted parameters (posterior; fitted = median, in fitted.toml):",

@@ -2,7 +2,7 @@
 
 A particle (one parameter vector) is run several times; its runs are summarised as
 ``shares[run, step, column]`` (spend shares folded onto the target's columns, steps
-0..horizon) and ``churn[run, step]``. Each pattern scores that ensemble against the data
+0..horizon) and ``switching[run, step]`` (the quarterly full-switch rate). Each pattern scores that ensemble against the data
 observed up to a cut-off period, in a unit a reader can check by hand:
 
 ``shares``
@@ -26,10 +26,12 @@ observed up to a cut-off period, in a unit a reader can check by hand:
     each run: a band seen in one short series is narrower than one run's noise, and
     scoring runs would reward parameters that make the market sluggish (a synthetic-truth
     test found exactly that bias); what the band must catch is drift, such as tipping.
-``churn``
-    Low churn: the mean quarterly churn over runs and steps 1..horizon must lie in
-    ``churn_band`` (default 0-5% a quarter: enterprise contracts run one to three years).
-    Score: the distance outside the band in percentage points.
+``switching``
+    Rare switching: the annual full-switch rate (4 x the mean quarterly share of customers
+    that moved all their spend, over runs and steps 1..horizon) must lie in
+    ``switching_band`` (default 0-1% a year: the UK CMA found that fewer than 1% of cloud
+    customers switch provider in a year, final decision of 31 July 2025). Score: the
+    distance outside the band in percentage points.
 
 The distance of a particle is ``sum_k weight_k * score_k`` over the patterns that have
 data; all four scores are of the size of a percentage point, so weights of 1 give each
@@ -43,8 +45,8 @@ Example
 >>> round(p.change_rms_observed, 2), [round(x) for x in p.hhi_band]
 (3.01, [1929, 2446])
 >>> obs = t.observed.loc[[lab for lab in t.labels if t.steps_of(lab)]].to_numpy()
->>> s = p.scores(obs[None, :, :], np.full((1, 5), 0.02))
->>> s["shares"], s["churn"], round(s["hhi"], 3)
+>>> s = p.scores(obs[None, :, :], np.full((1, 5), 0.001))
+>>> s["shares"], s["switching"], round(s["hhi"], 3)
 (0.0, 0.0, 0.0)
 """
 
@@ -57,8 +59,8 @@ import numpy as np
 
 from cloudmarket.experiments.targets import Target
 
-PATTERNS = ("shares", "changes", "hhi", "churn")
-DEFAULT_CHURN_BAND = (0.0, 0.05)
+PATTERNS = ("shares", "changes", "hhi", "switching")
+DEFAULT_SWITCHING_BAND = (0.0, 0.01)  # annual full-switch rate: CMA (2025), fewer than 1% a year
 
 
 @dataclass(frozen=True)
@@ -72,12 +74,12 @@ class Patterns:
     observed_fit: np.ndarray  # (len(fit_labels), columns)
     change_rms_observed: float | None  # points; None when no one-year pair is observed
     hhi_band: tuple[float, float]
-    churn_band: tuple[float, float] = DEFAULT_CHURN_BAND
+    switching_band: tuple[float, float] = DEFAULT_SWITCHING_BAND
     weights: Mapping[str, float] = field(default_factory=lambda: dict.fromkeys(PATTERNS, 1.0))
 
     @classmethod
     def from_target(cls, target: Target, through: str | None, horizon: int,
-                    churn_band: tuple[float, float] = DEFAULT_CHURN_BAND,
+                    switching_band: tuple[float, float] = DEFAULT_SWITCHING_BAND,
                     weights: Mapping[str, float] | None = None) -> Patterns:
         """Observed patterns from the periods up to ``through`` (None: all of them)."""
         fit_labels = target.after_start(through)
@@ -86,15 +88,15 @@ class Patterns:
         hhi = target.observed_hhi().loc[seen]
         return cls(target, through, horizon, fit_labels, observed_fit,
                    change_rms(target.observed.loc[seen].to_numpy(), target.per_year, target, seen),
-                   (float(hhi.min()), float(hhi.max())), tuple(churn_band),
+                   (float(hhi.min()), float(hhi.max())), tuple(switching_band),
                    dict(weights) if weights is not None else dict.fromkeys(PATTERNS, 1.0))
 
     def period_values(self, shares: np.ndarray, labels: list[str]) -> np.ndarray:
         """The model's value per run for each period: mean share over the period's steps."""
         return np.stack([shares[:, list(self.target.steps_of(lab)), :].mean(axis=1) for lab in labels], axis=1)
 
-    def scores(self, shares: np.ndarray, churn: np.ndarray) -> dict[str, float | None]:
-        """Each pattern's score for one particle's runs (``shares[run, step, column]``, ``churn[run, step]``)."""
+    def scores(self, shares: np.ndarray, switching: np.ndarray) -> dict[str, float | None]:
+        """Each pattern's score for one particle's runs (``shares[run, step, column]``, ``switching[run, step]``)."""
         out: dict[str, float | None] = dict.fromkeys(PATTERNS)
         if self.fit_labels:
             values = self.period_values(shares, self.fit_labels)
@@ -107,17 +109,17 @@ class Patterns:
         hhi = hhi_path(shares, self.target)[:, 1:].mean(axis=0)  # the expected path: drift, not noise
         lo, hi = self.hhi_band
         out["hhi"] = float(np.mean(np.maximum(0.0, np.maximum(lo - hhi, hhi - hi)))) / 100.0
-        c = float(np.mean(churn[:, 1:]))
-        lo, hi = self.churn_band
-        out["churn"] = 100.0 * max(0.0, lo - c, c - hi)
+        annual = 4.0 * float(np.mean(switching[:, 1:]))
+        lo, hi = self.switching_band
+        out["switching"] = 100.0 * max(0.0, lo - annual, annual - hi)
         return out
 
     def distance(self, scores: Mapping[str, float | None]) -> float:
         """Weighted sum of the scores that have data.
 
         >>> p = Patterns.from_target(__import__("cloudmarket.experiments.targets", fromlist=["x"]).china_target(),
-        ...                          None, 4, weights={"shares": 1, "changes": 0.5, "hhi": 1, "churn": 1})
-        >>> p.distance({"shares": 2.0, "changes": 1.0, "hhi": 0.0, "churn": None})
+        ...                          None, 4, weights={"shares": 1, "changes": 0.5, "hhi": 1, "switching": 1})
+        >>> p.distance({"shares": 2.0, "changes": 1.0, "hhi": 0.0, "switching": None})
         2.5
         """
         return float(sum(self.weights.get(k, 1.0) * v for k, v in scores.items() if v is not None))

@@ -50,6 +50,24 @@ def naive_forecasts(target: Target, origin: str, labels: list[str]) -> dict[str,
     return {"frozen": frozen, "trend": trend}
 
 
+def naive_forecasts_walk(target: Target, labels: list[str]) -> dict[str, pd.DataFrame]:
+    """Frozen and trend forecasts of each of ``labels`` from the observed period just before it.
+
+    >>> from cloudmarket.experiments.targets import china_target
+    >>> f = naive_forecasts_walk(china_target(), ["2021Q2", "2021Q3"])
+    >>> round(float(f["frozen"].loc["2021Q3", "alibaba"]), 3) == round(float(china_target().observed.loc["2021Q2", "alibaba"]), 3)
+    True
+    """
+    observed = list(target.observed.index)
+    frozen, trend = [], []
+    for lab in labels:
+        before = observed[observed.index(lab) - 1]
+        one = naive_forecasts(target, before, [lab])
+        frozen.append(one["frozen"])
+        trend.append(one["trend"])
+    return {"frozen": pd.concat(frozen), "trend": pd.concat(trend)}
+
+
 def model_forecasts(target: Target, period_means: pd.DataFrame, origin: str, labels: list[str]) -> dict[str, pd.DataFrame]:
     """The ensemble mean for ``labels`` and its anchored version (observed at origin + model change).
 

@@ -102,3 +102,4 @@ MARKET_COLOUR = "black"  # market-wide series such as HHI (as in plot_shares)
 CHURN_COLOUR = "#555555"  # churn, the share of customers switching
 LINK_COLOUR = "#b0b0b0"  # links of the industry graph
 LABEL_COLOUR = "#444444"  # annotations such as industry names
+PROSPECT_COLOUR = "#dddddd"  # firms not on the cloud yet

@@ -1,29 +1,50 @@
-"""The customer base: every enterprise customer as one row of arrays, and how customers choose.
+"""The customer base: every firm as one row of arrays, what it holds with whom, and how it chooses.
 
-The customers' rule lives here and only here. Utility of vendor j for customer i
-(``model/ODD.md`` section 3.2; names as in ``model/params.py``)::
+The customers' rules live here and only here (``model/ODD.md`` section 3.2; names as in
+``model/params.py``). A customer holds workloads (annual spend) with one or more vendors
+(``holdings[i, j]``). What a vendor offers enters through one value, common to new and
+installed workloads::
 
-    u_ij = intercept_j
+    v_ij = intercept_j
          + quality_weight * (need_i * iaas_gap_j + (1 - need_i) * paas_gap_j
                              + congestion_elasticity * ln min(1, capacity_j / demand_j))
-         - price_weight * ln price_j
-         + peer_weight * peer_ij                       (spend share of i's neighbours on j)
+         + peer_weight * peer_ij                  (share of i's neighbours' spend held with j)
          + home_preference * [home_j == region_i]
          + focus_weight * sum_s [i in segment s] * sqrt(effort_js)
-         - switching_cost * [j != current provider of i]
 
-Each quarter the customers of one review cohort (contracts up for renewal) choose at once
-among the vendors they may use: a multinomial-logit draw on that utility. The Mesa face
-of each row is ``agents.customer.EnterpriseCustomer``; keeping the rows as arrays and the
-behaviour in this class is the mesa-frames AgentSet pattern.
+Each quarter (``t`` = 1 - interoperability while policy is in force, else 1):
+
+1. **New adopters** (firms on the cloud for the first time) come from the pool of
+   prospects, in a random order drawn with the population, until their spend fills the
+   adopters' part of the market's growth.
+2. **New spend is placed by a logit choice**: every customer's growth (its share of the
+   rest of the market's growth) and every adopter's first spend goes, as one new workload,
+   to the vendor drawn from::
+
+       u_ij = v_ij - price_weight * ln price_j - t * multicloud_cost * [i holds nothing with j]
+
+3. **Installed workloads migrate rarely.** The customers whose contracts come up
+   (one review cohort a quarter) review each workload not locked in by a commitment; the
+   workload with vendor k stays or moves whole to vendor j, by a logit draw over::
+
+       stay:    v_ik - price_weight * ln(renewal_price_k * (1 - take_up_k * discount_k))
+       move j:  u_ij - t * switching_cost - price_weight * ln(1 + egress_k * 4 / review_period)
+
+   (the egress fee is paid once, to k, and spread over the contract it buys; a workload
+   whose vendor is no longer allowed for it must move). A workload that stays, or
+   arrives, then commits with probability ``take_up = discount / (discount +
+   flexibility_premium)``, and is locked in for ``commitment_term`` quarters.
+
+The Mesa face of each row is ``agents.customer.EnterpriseCustomer``; keeping the rows as
+arrays and the behaviour in this class is the mesa-frames AgentSet pattern.
 
 Example
 -------
 >>> from cloudmarket.model import CloudMarket
 >>> m = CloudMarket(n_customers=300, rng=2)
 >>> base = m.customer_base
->>> u = base.utility(0, m.offer())
->>> u.shape == (len(base.cohorts[0]), m.n_vendors)
+>>> u = base.utility_of(base.cohorts[0][:5], m.offer())
+>>> u.shape == (5, m.n_vendors)
 True
 """
 
@@ -37,112 +58,285 @@ import numpy as np
 from cloudmarket.agents import SEGMENTS
 from cloudmarket.model import choice
 
+UNLOCKED = 0  # locked_until of a workload under no commitment
+
 
 @dataclass(frozen=True)
 class Offer:
-    """What every vendor offers this quarter, as arrays over vendors (J,); focus_reach is (segments, J)."""
+    """What every vendor offers this quarter, as arrays over vendors (J,); focus_reach is (segments, J).
+
+    The customer base reads vendors through this, and :meth:`from_vendors` is the one place
+    their numbers are turned into the terms the utility uses (logs, square roots, take-up).
+    """
 
     intercepts: np.ndarray
     iaas_gap: np.ndarray
     paas_gap: np.ndarray
-    log_congestion: np.ndarray
-    log_price: np.ndarray
+    log_congestion: np.ndarray  # ln min(1, capacity / demand): 0 when uncongested, negative when overloaded
+    log_price: np.ndarray  # new business
+    log_renewal_price: np.ndarray  # renewal, net of the expected committed-spend discount
+    egress_fee: np.ndarray  # share of a leaving workload's annual spend
+    take_up: np.ndarray  # chance a renewing workload commits
     focus_reach: np.ndarray
+
+    @classmethod
+    def from_vendors(cls, vendors, intercepts: np.ndarray, flexibility_premium: float) -> Offer:
+        """The offer of ``vendors`` (CloudVendor or VendorBooks, in column order)."""
+        discount = np.array([v.commitment_discount for v in vendors])
+        take_up = commitment_take_up(discount, flexibility_premium)
+        return cls(
+            intercepts=intercepts,
+            iaas_gap=np.array([v.iaas_gap for v in vendors]),
+            paas_gap=np.array([v.paas_gap for v in vendors]),
+            log_congestion=np.log([v.capacity_ratio for v in vendors]),
+            log_price=np.log([v.price for v in vendors]),
+            log_renewal_price=np.log([v.renewal_price for v in vendors]) + np.log1p(-take_up * discount),
+            egress_fee=np.array([v.egress_fee for v in vendors]),
+            take_up=take_up,
+            focus_reach=np.sqrt(np.column_stack([np.maximum(v.focus, 0.0) for v in vendors])),
+        )
+
+
+def commitment_take_up(discount: np.ndarray, flexibility_premium: float) -> np.ndarray:
+    """Chance a renewing workload commits: discount / (discount + flexibility_premium); 0 with no discount.
+
+    >>> commitment_take_up(np.array([0.0, 0.1, 0.3]), 0.1).tolist()
+    [0.0, 0.5, 0.75]
+    """
+    discount = np.asarray(discount, dtype=float)
+    return discount / (discount + flexibility_premium)
+
+
+@dataclass
+class Review:
+    """What one quarter's review of installed workloads did (arrays over vendors, J)."""
+
+    reviewed: np.ndarray  # spend reviewed, by the vendor it was with
+    moved_out: np.ndarray  # spend that left each vendor
+    egress_income: np.ndarray  # egress fees paid to each vendor (a quarter's money)
+    moved: float  # spend that moved, in all
+    full_switchers: int  # customers that moved all their installed spend
+
+    def retention(self, k: int) -> float | None:
+        """Share of vendor k's reviewed spend that stayed; None when none was reviewed."""
+        return None if self.reviewed[k] <= 0 else 1.0 - self.moved_out[k] / self.reviewed[k]
 
 
 class CustomerBase:
-    """Enterprise customers as arrays: attributes, provider, tenure, review cohorts; their choice rule.
+    """Firms as arrays: attributes, holdings, commitments, review cohorts, adoption; their choice rules.
+
+    Rows ``0 .. n_customers - 1`` are on the cloud at the start; the rest are prospects, in
+    the random order they will adopt.
 
     Parameters
     ----------
     params : Params
-        The run's parameters (weights of the utility terms, review period).
-    spend, iaas_need : float arrays (n,)
-    region, industry, review_phase, tenure, provider : int arrays (n,)
-    segments : dict segment name -> bool array (n,)
-    home_match : bool array (n, J): vendor j is from customer i's region
-    adjacency : scipy CSR (n, n): the industry graph
+        The run's parameters (weights of the utility terms, review period, costs).
+    spend : float array (N,)
+        Annual cloud spend: today's for customers, the first year's for prospects.
+    iaas_need : float array (N,)
+    region, industry, review_phase, tenure : int arrays (N,)
+    segments : dict segment name -> bool array (N,)
+    home_match : bool array (N, J): vendor j is from customer i's region
+    adjacency : scipy CSR (N, N): the industry graph
+    n_customers : int
+        How many rows are on the cloud at the start.
     """
 
     def __init__(self, params, *, spend, iaas_need, region, industry, segments, review_phase, tenure,
-                 home_match, adjacency) -> None:
+                 home_match, adjacency, n_customers: int) -> None:
         self.params = params
-        self.spend, self.iaas_need = spend, iaas_need
+        self.size = spend  # the spend each firm brings when it adopts
+        self.iaas_need = iaas_need
         self.region, self.industry = region, industry
         self.segments = segments
         self.review_phase, self.tenure = review_phase, tenure
         self.home_match = home_match
         self.adjacency = adjacency
         self.n, self.n_vendors = home_match.shape
-        self.provider = np.zeros(self.n, dtype=np.int64)
-        self.in_segment = np.column_stack([segments[s] for s in SEGMENTS]).astype(float)  # (n, segments)
-        # The graph and review phases never change: each cohort's rows, its slice of the
-        # adjacency and its fixed attributes are found once, not every time it reviews.
+        self.n_customers = n_customers
+        self.holdings = np.zeros((self.n, self.n_vendors))
+        self.locked_until = np.zeros((self.n, self.n_vendors), dtype=np.int32)
+        self.adopted = np.arange(self.n) < n_customers
+        self.n_adopted = n_customers
+        self.provider = np.full(self.n, -1, dtype=np.int64)  # main vendor (largest holding); -1 before adopting
+        self.in_segment = np.column_stack([segments[s] for s in SEGMENTS]).astype(float)  # (N, segments)
+        self.home_term = params.home_preference * home_match
         self.cohorts = review_cohorts(review_phase, params.review_period)
-        self._cohort_peers = [choice.peer_slice(adjacency, rows, self.n_vendors) for rows in self.cohorts]
-        self._cohort_need = [iaas_need[rows] for rows in self.cohorts]
-        self._cohort_home = [params.home_preference * home_match[rows] for rows in self.cohorts]
-        self._cohort_segments = [self.in_segment[rows] for rows in self.cohorts]
+        self._pending_adopters = 0.0  # adopters' spend due but not yet filled by a whole firm
 
     def copy(self, params=None) -> CustomerBase:
-        """This customer base for another run (with ``params``): the fixed attributes, graph and
-        cohorts are shared; provider, tenure and spend, which a run changes, are copied."""
+        """This customer base for another run (with ``params``): the fixed attributes and graph are
+        shared; what a run changes (holdings, commitments, adoption, provider, tenure) is copied."""
         twin = copy.copy(self)
         twin.params = self.params if params is None else params
-        twin.provider, twin.tenure, twin.spend = self.provider.copy(), self.tenure.copy(), self.spend.copy()
+        for name in ("holdings", "locked_until", "adopted", "provider", "tenure"):
+            setattr(twin, name, getattr(self, name).copy())
+        if params is not None and params.home_preference != self.params.home_preference:
+            twin.home_term = params.home_preference * self.home_match
         return twin
 
     def shared_arrays(self) -> list:
-        """The arrays :meth:`copy` shares between runs (fixed attributes, cohorts, graph slices' parts)."""
-        return [self.iaas_need, self.region, self.industry, self.review_phase, self.home_match, self.in_segment,
-                *self.segments.values(), *self.cohorts, *self._cohort_need, *self._cohort_home, *self._cohort_segments]
+        """The arrays :meth:`copy` shares between runs (fixed attributes and cohorts)."""
+        return [self.size, self.iaas_need, self.region, self.industry, self.review_phase, self.home_match,
+                self.in_segment, *self.segments.values(), *self.cohorts]
 
-    # ------------------------------------------------------------------ the rule
-    def utility(self, cohort: int, offer: Offer) -> np.ndarray:
-        """Utility (cohort size, J) of every vendor for the customers of review cohort ``cohort``."""
-        return self.utility_of(self.cohorts[cohort], offer, self._cohort_need[cohort], self._cohort_home[cohort],
-                               self._cohort_segments[cohort], self._cohort_peers[cohort])
+    # ------------------------------------------------------------------ observed
+    @property
+    def spend(self) -> np.ndarray:
+        """Each firm's annual cloud spend, all vendors together (N,); 0 before it adopts."""
+        return self.holdings.sum(axis=1)
 
-    def utility_of(self, rows: np.ndarray, offer: Offer, need=None, home=None, in_segment=None,
-                   peers: choice.PeerSlice | None = None) -> np.ndarray:
-        """Utility (len(rows), J) for any customers ``rows``; the formula of the module doc.
+    def vendor_spend(self) -> np.ndarray:
+        """Installed spend with each vendor (J,)."""
+        return self.holdings.sum(axis=0)
 
-        The optional arguments are the rows' fixed attributes when the caller has them.
-        """
+    def committed_spend(self, quarter: int) -> np.ndarray:
+        """Spend locked in by a commitment after ``quarter``, by vendor (J,)."""
+        return np.where(self.locked_until > quarter, self.holdings, 0.0).sum(axis=0)
+
+    def multihoming(self) -> float:
+        """Share of the firms on the cloud that hold spend with two or more vendors."""
+        if self.n_adopted == 0:
+            return 0.0
+        return float(np.count_nonzero((self.holdings > 0).sum(axis=1) >= 2) / self.n_adopted)
+
+    def peer_shares(self, n_rows: int | None = None) -> np.ndarray:
+        """Share of each firm's neighbours' spend held with each vendor, (n_rows, J) for the first
+        ``n_rows`` firms (all when None); zeros for a firm whose neighbours hold nothing."""
+        adjacency = self.adjacency if n_rows is None else self.adjacency[:n_rows]
+        totals = adjacency @ self.holdings
+        norm = totals.sum(axis=1, keepdims=True)
+        norm[norm == 0] = 1.0
+        return totals / norm
+
+    # ------------------------------------------------------------------ the utility
+    def value_of(self, rows: np.ndarray, offer: Offer, peers: np.ndarray) -> np.ndarray:
+        """``v`` of the module doc for firms ``rows``, (len(rows), J); ``peers`` are those rows' peer shares."""
         p = self.params
-        need = self.iaas_need[rows] if need is None else need
-        home = p.home_preference * self.home_match[rows] if home is None else home
-        in_segment = self.in_segment[rows] if in_segment is None else in_segment
-        if peers is None:
-            peers = choice.peer_slice(self.adjacency, rows, self.n_vendors)
-        need = need[:, None]
-        # quality, congestion and price: vendor-level terms mixed by each customer's IaaS need
-        u = need * offer.iaas_gap[None, :] + (1.0 - need) * offer.paas_gap[None, :]
-        u += p.congestion_elasticity * offer.log_congestion
-        u *= p.quality_weight
-        u += offer.intercepts - p.price_weight * offer.log_price
-        u += p.peer_weight * choice.peer_shares_of(peers, self.provider, self.spend, self.n_vendors)
-        u += home
-        u += p.focus_weight * (in_segment @ offer.focus_reach)
-        u += choice.switching_penalty(np.take(self.provider, rows), self.n_vendors, p.switching_cost)
+        need = self.iaas_need[rows][:, None]
+        # quality and congestion: vendor-level terms mixed by each customer's IaaS need
+        v = need * offer.iaas_gap[None, :] + (1.0 - need) * offer.paas_gap[None, :]
+        v += p.congestion_elasticity * offer.log_congestion
+        v *= p.quality_weight
+        v += offer.intercepts
+        v += p.peer_weight * peers
+        v += self.home_term[rows]
+        v += p.focus_weight * (self.in_segment[rows] @ offer.focus_reach)
+        return v
+
+    def new_workload_utility(self, rows: np.ndarray, value: np.ndarray, offer: Offer, technical: float) -> np.ndarray:
+        """``u`` of the module doc: a new workload of firms ``rows`` placed with each vendor."""
+        u = value - self.params.price_weight * offer.log_price
+        u -= (technical * self.params.multicloud_cost) * (self.holdings[rows] <= 0)
         return u
 
-    def review(self, cohort: int, offer: Offer, allowed: np.ndarray | None, rng: np.random.Generator) -> np.ndarray:
-        """Customers of ``cohort`` choose a vendor (logit draw); returns the rows that switched.
+    def migration_utility(self, rows: np.ndarray, current: np.ndarray, value: np.ndarray, offer: Offer,
+                          technical: float) -> np.ndarray:
+        """Utility of each place for an installed workload of firm ``rows[e]`` now with vendor ``current[e]``:
+        staying (renewal terms) or moving to each other vendor (module doc), (len(rows), J)."""
+        p = self.params
+        u = self.new_workload_utility(rows, value, offer, technical)
+        u -= technical * p.switching_cost
+        u -= p.price_weight * np.log1p(offer.egress_fee * 4.0 / p.review_period)[current][:, None]
+        u[np.arange(len(current)), current] = value[np.arange(len(current)), current] \
+            - p.price_weight * offer.log_renewal_price[current]
+        return u
 
-        All choose against last quarter's peers and offers (synchronous update); a customer
-        whose provider is no longer allowed for it must leave.
+    def utility_of(self, rows: np.ndarray, offer: Offer, technical: float = 1.0) -> np.ndarray:
+        """Utility (len(rows), J) of a new workload of firms ``rows``, with today's peers."""
+        rows = np.asarray(rows)
+        peers = self.peer_shares()[rows]
+        return self.new_workload_utility(rows, self.value_of(rows, offer, peers), offer, technical)
+
+    # ------------------------------------------------------------------ the quarter
+    def adopt(self, adopters_spend: float) -> np.ndarray:
+        """Prospects adopt, in their order, until their spend fills ``adopters_spend``; returns their rows.
+
+        What a whole firm cannot fill is carried to the next quarter, so adopters' spend
+        follows the target on average.
         """
-        due = self.cohorts[cohort]
-        self.tenure += 1
-        if len(due) == 0:
-            return due
-        chosen = choice.draw_choices(self.utility(cohort, offer), rng, allowed)
-        moved = chosen != np.take(self.provider, due)
-        self.provider[due] = chosen
-        switched = due[moved]
-        self.tenure[switched] = 0
-        return switched
+        due = self._pending_adopters + max(adopters_spend, 0.0)
+        first = self.n_adopted
+        sizes = np.cumsum(self.size[first:])
+        k = int(np.searchsorted(sizes, due, side="right"))
+        taken = float(sizes[k - 1]) if k > 0 else 0.0
+        self._pending_adopters = due - taken if k < len(sizes) else 0.0
+        rows = np.arange(first, first + k)
+        self.adopted[rows] = True
+        self.n_adopted += k
+        return rows
+
+    def place_new_spend(self, rows: np.ndarray, amounts: np.ndarray, utility: np.ndarray,
+                        allowed: np.ndarray | None, rng: np.random.Generator) -> np.ndarray:
+        """Each of ``rows`` places ``amounts`` as one new workload, by a logit draw; returns new spend by vendor (J,)."""
+        chosen = choice.draw_choices(utility, rng, allowed)
+        np.add.at(self.holdings, (rows, chosen), amounts)
+        return np.bincount(chosen, weights=amounts, minlength=self.n_vendors)
+
+    def review(self, rows: np.ndarray, value: np.ndarray, offer: Offer, technical: float,
+               allowed: np.ndarray | None, rng: np.random.Generator, quarter: int) -> Review:
+        """Firms ``rows`` (this quarter's review cohort, ``value`` their v) review their unlocked workloads.
+
+        Every workload not locked in stays or moves whole (module doc); then the workloads
+        of these firms that are not locked in commit, or not, for the next term.
+        """
+        p = self.params
+        J = self.n_vendors
+        before = self.holdings[rows]
+        due = (before > 0) & (self.locked_until[rows] <= quarter)
+        which, k = np.nonzero(due)  # one entry per workload under review: firm position, vendor
+        reviewed = np.bincount(k, weights=before[which, k], minlength=J)
+        moved_out, egress = np.zeros(J), np.zeros(J)
+        moved_total, full = 0.0, 0
+        if len(which):
+            u = self.migration_utility(rows[which], k, value[which], offer, technical)
+            may = None if allowed is None else allowed[rows[which]]
+            to = choice.draw_choices(u, rng, may)
+            moves = to != k
+            if moves.any():
+                w, src, dst = which[moves], k[moves], to[moves]
+                amount = before[w, src]
+                self.holdings[rows[w], src] = 0.0
+                np.add.at(self.holdings, (rows[w], dst), amount)
+                moved_out = np.bincount(src, weights=amount, minlength=J)
+                egress = np.bincount(src, weights=amount * offer.egress_fee[src], minlength=J)
+                moved_total = float(amount.sum())
+                by_firm = np.bincount(w, weights=amount, minlength=len(rows))
+                installed = before.sum(axis=1)
+                full = int(np.count_nonzero((installed > 0) & (by_firm >= installed * (1.0 - 1e-12))))
+        self._commit(rows, offer, rng, quarter)
+        self._update_provider(rows)
+        return Review(reviewed, moved_out, egress, moved_total, full)
+
+    def _commit(self, rows: np.ndarray, offer: Offer, rng: np.random.Generator, quarter: int) -> None:
+        """Workloads of ``rows`` not locked in commit for the next term with their vendor's take-up."""
+        held = self.holdings[rows] > 0
+        free = held & (self.locked_until[rows] <= quarter)
+        draws = rng.random(free.shape)
+        commits = free & (draws < offer.take_up[None, :])
+        locked = self.locked_until[rows]
+        locked[free] = UNLOCKED
+        locked[commits] = quarter + self.params.commitment_term
+        self.locked_until[rows] = locked
+
+    def _update_provider(self, rows: np.ndarray | None = None) -> np.ndarray:
+        """Main vendor (largest holding) of ``rows`` (all adopted when None); tenure restarts where it changed.
+
+        Returns the rows whose main vendor changed.
+        """
+        if rows is None:
+            rows = np.flatnonzero(self.adopted)
+        held = self.holdings[rows]
+        main = np.where(held.sum(axis=1) > 0, held.argmax(axis=1), -1)
+        changed = rows[(main != self.provider[rows]) & (self.provider[rows] >= 0)]
+        self.provider[rows] = main
+        self.tenure[changed] = 0
+        return changed
+
+    def main_vendor_changes(self) -> int:
+        """Bring every adopted firm's main vendor up to date; returns how many changed."""
+        return len(self._update_provider())
 
 
 def review_cohorts(review_phase: np.ndarray, period: int) -> list[np.ndarray]:

@@ -27,14 +27,17 @@ from mesa.discrete_space import Network
 from mesa.experimental.scenarios import Scenario
 
 from cloudmarket.agents import SEGMENTS, SPLITS, CloudVendor, EnterpriseCustomer, economics, make_rule, starting_focus
-from cloudmarket.model import choice, industry_graph, metrics, policy
-from cloudmarket.model.customers import CustomerBase, Offer
+from cloudmarket.model import choice, industry_graph, metrics
+from cloudmarket.model.customers import CustomerBase, Offer, commitment_take_up
+from cloudmarket.model.policy import Policy
 from cloudmarket.model.params import MODEL_PARAMS, Params, validated
 from cloudmarket.model.population import Population, Populations
 from cloudmarket.model.scenarios import ANY_REGION, SCENARIOS, get_scenario, period_label
 
 CALIBRATION_SAMPLE = 20_000  # customers used for the intercept inversion at large sizes
 LARGE_QUANTILE = 0.9  # customers above this spend quantile form the "large" segment
+MIGRATION_ROUNDS = 4  # fixed-point rounds of the steady-state inversion (the correction is small)
+FRINGE_EGRESS = 0.5  # the fringe charges half a named vendor's egress fee (Ofcom: hyperscalers charge more)
 VENDOR_REPORTS = {
     "vendor": "name",
     "share": "share",
@@ -42,10 +45,16 @@ VENDOR_REPORTS = {
     "iaas_investment_share": "iaas_investment_share",
     "capacity": "capacity",
     "demand": "demand",
-    "congestion": "congestion",
+    "congestion": "capacity_ratio",  # old name, kept for one release
+    "capacity_ratio": "capacity_ratio",
     "iaas_quality": "iaas_quality",
     "paas_quality": "paas_quality",
-    "price": "price",
+    "price": "price",  # the price of new business
+    "renewal_price": "renewal_price",
+    "commitment_discount": "commitment_discount",
+    "egress_fee": "egress_fee",
+    "new_business_share": "new_business_share",
+    "committed_share": "committed_share",
     "unit_cost": "unit_cost",
     "investment_rate": "investment_rate",
     "focus_large": "focus_large",
@@ -69,7 +78,12 @@ GROUP_SHARES = (tuple(f"spend_share_{s}" for s in SEGMENTS)
                 + tuple(f"spend_share_{r.lower()}" for r in REGIONS))
 VENDOR_REPORTS.update((name, name) for name in GROUP_SHARES)
 VENDOR_NUMBERS = tuple(name for name in VENDOR_REPORTS if name != "vendor")  # the numeric columns
-MARKET_REPORTS = ("hhi", "cr3", "churn", "instability", "within_industry_hhi", "count_hhi")
+# churn: share of firms on the cloud whose main vendor (largest holding) changed this quarter;
+# switch_rate: share that moved ALL their installed spend; migration_rate: share of installed
+# spend that moved; multihoming: share holding spend with two or more vendors; adoption: share
+# of all firms (customers and prospects) on the cloud.
+MARKET_REPORTS = ("hhi", "cr3", "churn", "instability", "within_industry_hhi", "count_hhi", "switch_rate",
+                  "migration_rate", "multihoming", "adoption")
 
 
 @contextmanager
@@ -157,9 +171,13 @@ class CloudMarket(mesa.Model):
         # `m.scenario.rng` is the seed. The starting market itself is `m.starting_market`.
         super().__init__(scenario=RunScenario(rng=rng, **self.params))
         p = self.params
-        self.starting_market = get_scenario(p.scenario)
-        self.vendor_names = self.starting_market.vendors
-        self.regions = self.starting_market.regions
+        self.starting_market = market = get_scenario(p.scenario)
+        # scheduled entrants join the vendor columns; they are closed until their quarter
+        self.entrants = tuple(market.entrant(name) for name in market.entrants if name in p.entrants)
+        self.vendor_names = market.vendors + tuple(e.name for e in self.entrants)
+        self.home_regions = market.home_regions + tuple(e.home_region for e in self.entrants)
+        self.entry_quarter = np.array([0] * len(market.vendors) + [e.quarter for e in self.entrants])
+        self.regions = market.regions
         self.industry_names = industry_graph.industry_names()
         self.n_vendors = len(self.vendor_names)
         self.n_customers = p.n_customers
@@ -183,24 +201,26 @@ class CloudMarket(mesa.Model):
         else:  # the rules never read the Mesa objects: a batch that only keeps tables skips them
             self.grid, self.customers = None, []
         report("calibrating starting shares")
+        self.policy = Policy(p, self.vendor_names, self.home_regions, self.regions, self.region, self.segments)
+        self._draw_starting_commitments()
         self.vendors = self._make_vendors()
         self._calibrate_intercepts()
-        self._allowed_cache: dict[bool, np.ndarray] = {}
-        self._cohort_allowed: dict[tuple[bool, int], np.ndarray | None] = {}
-        self._factors: dict[bool, tuple[np.ndarray, np.ndarray]] = {}
-        self._push_started: dict[str, tuple[int, float]] = {}
         self._vendor_numbers = attrgetter(*VENDOR_NUMBERS)
-        # the "others" aggregate is many small firms: left out of concentration measures
-        self._fragmented = np.array([name == "others" for name in self.vendor_names])
-        self.churn = 0.0
+        # the fringe ("others", many small firms) is left out of concentration measures
+        self._fringe = np.array([home == ANY_REGION for home in self.home_regions])
+        self.churn = self.switch_rate = self.migration_rate = 0.0
         # rows of each segment and of each region of this scenario (a lone region is the whole
         # market: its shares are the overall ones); a region the scenario lacks stays NaN
+        n_rows = self.customer_base.n
         groups = [np.flatnonzero(self.segments[s]) for s in SEGMENTS]
         if len(self.regions) > 1:
             groups += [np.flatnonzero(self.region == k) for k in range(len(self.regions))]
-        self._group_shares = metrics.GroupShares(groups, self.n_vendors)
+        self._group_shares = metrics.GroupShares(groups, n_rows)
+        self._industries = metrics.group_indicator(
+            [np.flatnonzero(self.industry == k) for k in range(industry_graph.N_INDUSTRIES)], n_rows)
         self._region_rows = len(SEGMENTS) + np.array([REGIONS.index(r) for r in self.regions])
-        self._spend_shares = metrics.spend_shares(self.provider, self.spend, self.n_vendors)
+        self.demand = self.customer_base.vendor_spend()
+        self._spend_shares = self.demand / self.demand.sum()
         self._record_metrics(previous_spend_shares=self._spend_shares)
         # Vendors are collected as one (vendor x VENDOR_NUMBERS) array per step by a model
         # reporter, not by agenttype_reporters: that calls one reporter per vendor and field
@@ -213,93 +233,115 @@ class CloudMarket(mesa.Model):
 
     # ------------------------------------------------------------------ the quarter
     def step(self) -> None:
-        """One quarter: spend grows, due customers review, vendors book the quarter, then decide."""
+        """One quarter: entrants open, customers place new spend and review installed workloads,
+        vendors book the quarter, the market is measured, then vendors decide."""
         quarter = self.steps  # Mesa has already advanced the counter: 1 in the first quarter
-        active = policy.policy_active(quarter, self.params.policy_start)
-        self.grow_spend()
-        self.customers_review(quarter, active)
-        self.vendors_settle(active, quarter)
+        self.vendors_enter(quarter)
+        self.customers_look(quarter)
+        self.customers_place_new_spend()
+        self.customers_review(quarter)
+        self.vendors_settle(quarter)
         self.record_quarter()
-        self.vendors_decide()
+        self.vendors_decide(quarter)
         self.datacollector.collect(self)
 
-    def grow_spend(self) -> None:
-        """Every customer's cloud spend grows by ``market_growth``."""
-        self.customer_base.spend *= 1.0 + self.params.market_growth
+    def vendors_enter(self, quarter: int) -> None:
+        """Scheduled entrants open this quarter with their capacity, quality and some cash."""
+        total = float(self.demand.sum())
+        for entrant in self.entrants:
+            if entrant.quarter == quarter:
+                self.vendor(entrant.name).enter(entrant.capacity * total, entrant.quality_gap)
 
-    def customers_review(self, quarter: int, active: bool) -> None:
-        """The review cohort due this quarter chooses among the vendors it may use (model/customers.py)."""
-        cohort = -quarter % self.params.review_period
-        switched = self.customer_base.review(cohort, self.offer(), self._allowed_in_cohort(active, cohort), self.rng)
-        self.churn = len(switched) / self.n_customers
+    def customers_look(self, quarter: int) -> None:
+        """What customers see this quarter, from last quarter's state (synchronous update):
+        the offer, the policy in force, their peers' holdings, and each firm's value of each vendor."""
+        base = self.customer_base
+        self._offer = self.offer()
+        self._technical = self.policy.technical_factor(quarter)
+        self._allowed = self.policy.allowed(quarter, self.entry_quarter <= quarter)
+        self._installed = self.demand.sum()
+        self._n_before = base.n_adopted
+        self._quarter = quarter
 
-    def vendors_settle(self, active: bool, quarter: int) -> None:
+    def customers_place_new_spend(self) -> None:
+        """New adopters enter and every customer's growth is placed as new workloads (model/customers.py)."""
+        p, base = self.params, self.customer_base
+        installed, n_before = self._installed, self._n_before
+        growth = p.market_growth * installed
+        spend_before = base.spend[:n_before]
+        adopters = base.adopt(p.adopter_share * growth) if growth > 0 else np.arange(0)
+        rows = np.arange(base.n_adopted)  # firms on the cloud are always the first rows
+        self._values = base.value_of(rows, self._offer, base.peer_shares(len(rows)))
+        self.new_business = np.zeros(self.n_vendors)
+        if growth <= 0:  # a shrinking market: every workload shrinks in place
+            base.holdings[:n_before] *= 1.0 + p.market_growth
+            return
+        existing = max(growth - float(base.size[adopters].sum()), 0.0)  # the rest comes from customers' growth
+        amounts = np.concatenate([existing * spend_before / installed, base.size[adopters]])
+        utility = base.new_workload_utility(rows, self._values, self._offer, self._technical)
+        allowed = None if self._allowed is None else self._allowed[rows]
+        self.new_business = base.place_new_spend(rows, amounts, utility, allowed, self.rng)
+
+    def customers_review(self, quarter: int) -> None:
+        """The cohort whose contracts come up reviews its installed workloads: rare migration (model/customers.py)."""
+        base = self.customer_base
+        rows = base.cohorts[-quarter % self.params.review_period]
+        rows = rows[rows < self._n_before]  # this quarter's adopters signed just now
+        self.review = base.review(rows, self._values[rows], self._offer, self._technical, self._allowed,
+                                  self.rng, quarter)
+        base.tenure[:base.n_adopted] += 1
+        self.churn = base.main_vendor_changes() / max(base.n_adopted, 1)
+        self.switch_rate = self.review.full_switchers / max(self._n_before, 1)
+        self.migration_rate = self.review.moved / self._installed if self._installed > 0 else 0.0
+
+    def vendors_settle(self, quarter: int) -> None:
         """Each vendor books the quarter: revenue, costs, capacity, R&D, quality (agents/vendor.py)."""
-        p = self.params
-        self.demand = np.bincount(self.provider, weights=self.spend, minlength=self.n_vendors)
-        supply, cost = self.export_control_factors(active)
+        p, policy, review = self.params, self.policy, self.review
+        self.demand = self.customer_base.vendor_spend()
+        committed = self.customer_base.committed_spend(quarter)
+        supply, cost = policy.export_controls(quarter)
         for v in self.vendors:
-            subsidy = p.domestic_subsidy if active and v.home_region == "CN" else 0.0
-            v.settle(float(self.demand[v.index]), p, float(supply[v.index]), float(cost[v.index]), subsidy,
-                     self.push_grant(v, active, quarter))
+            k = v.index
+            v.settle(float(self.demand[k]), p, float(supply[k]), float(cost[k]), policy.subsidy(v.home_region, quarter),
+                     policy.push_grant(v.name, v.revenue, quarter), new_business=float(self.new_business[k]),
+                     committed=float(committed[k]), egress_income=float(review.egress_income[k]),
+                     retention=review.retention(k))
 
-    def vendors_decide(self) -> None:
-        """Each vendor sets next quarter's price and moves its strategy (agents/vendor.py, agents/learning.py)."""
+    def vendors_decide(self, quarter: int) -> None:
+        """Each vendor sets next quarter's prices, fee and discount and moves its strategy (agents/vendor.py)."""
         learners = [v for v in self.vendors if v.learns]
         published = [(v.margin, v.targets) for v in learners]
+        egress_cap, discount_cap = self.policy.egress_cap(quarter + 1), self.policy.discount_cap(quarter + 1)
         for v in self.vendors:
             rivals = [seen for w, seen in zip(learners, published) if w is not v]
-            v.decide(self.params, rivals, self.rng)
+            v.decide(self.params, rivals, self.rng, egress_cap, discount_cap)
 
     def record_quarter(self) -> None:
-        """Shares, concentration, churn and instability after the quarter's choices."""
+        """Shares, concentration, switching, migration and multi-homing after the quarter's choices."""
         previous = self._spend_shares
-        total = self.demand.sum()  # = metrics.spend_shares(...), without a second bincount
+        total = self.demand.sum()
         self._spend_shares = self.demand / total if total > 0 else self.demand
+        won = self.new_business.sum()
+        for v in self.vendors:
+            v.new_business_share = float(self.new_business[v.index] / won) if won > 0 else 0.0
         self._record_metrics(previous_spend_shares=previous)
 
     # ------------------------------------------------------------------ what vendors offer
     def offer(self) -> Offer:
         """Every vendor's current offer to customers, as arrays (see model/customers.py)."""
-        v = self.vendors
-        return Offer(
-            intercepts=self.intercepts,
-            iaas_gap=np.array([x.iaas_gap for x in v]),
-            paas_gap=np.array([x.paas_gap for x in v]),
-            log_congestion=np.log([x.congestion for x in v]),
-            log_price=np.log([x.price for x in v]),
-            focus_reach=np.sqrt(np.column_stack([x.focus for x in v])),
-        )
+        return Offer.from_vendors(self.vendors, self.intercepts, self.params.flexibility_premium)
 
-    def utility(self, rows: np.ndarray, peers: choice.PeerSlice | None = None) -> np.ndarray:
-        """Utility (len(rows), J) of every vendor for customers ``rows`` (model/customers.py)."""
-        return self.customer_base.utility_of(rows, self.offer(), peers=peers)
+    def utility(self, rows: np.ndarray) -> np.ndarray:
+        """Utility (len(rows), J) of a new workload of firms ``rows`` (model/customers.py)."""
+        return self.customer_base.utility_of(rows, self.offer())
 
-    def push_grant(self, vendor: CloudVendor, active: bool, quarter: int) -> float:
-        """The parent group's grant to ``vendor`` this quarter: a fixed budget for cloud_push_quarters.
-
-        The budget per quarter is ``cloud_push`` times the vendor's revenue in the quarter
-        before the push starts; it does not grow with the vendor, and it stops.
-        """
-        p = self.params
-        if not active or vendor.name not in p.cloud_push_vendors or p.cloud_push <= 0:
-            return 0.0
-        if vendor.name not in self._push_started:
-            self._push_started[vendor.name] = (quarter, p.cloud_push * vendor.revenue)
-        start, budget = self._push_started[vendor.name]
-        return economics.push_grant(quarter - start + 1, budget, p.cloud_push_quarters)
-
-    def export_control_factors(self, active: bool) -> tuple[np.ndarray, np.ndarray]:
-        """Per-vendor (supply, cost) factors of export controls (model/policy.py), cached per policy state."""
-        if active not in self._factors:
-            p = self.params
-            self._factors[active] = policy.export_control_factors(
-                self.vendor_names, p.sanctioned_vendors, p.export_control_severity, p.export_cost_markup, active)
-        return self._factors[active]
+    def vendor(self, name: str) -> CloudVendor:
+        """The vendor called ``name``."""
+        return self.vendors[self.vendor_names.index(name)]
 
     # ------------------------------------------------------------------ build
     def _draw_customers(self, n: int) -> dict[str, Any]:
-        """Each customer's attributes, drawn from the seed (ODD 3.1): arrays by name."""
+        """Each firm's attributes, drawn from the seed (ODD 3.1): arrays by name."""
         p, rng = self.params, self.rng
         market = self.starting_market
         region = rng.choice(len(self.regions), size=n, p=np.asarray(market.region_weights))
@@ -321,161 +363,203 @@ class CloudMarket(mesa.Model):
         }
         review_phase = rng.integers(0, p.review_period, size=n)
         tenure = rng.integers(0, p.review_period, size=n)
-        home = np.array(market.home_regions)
+        home = np.array(self.home_regions)
         region_names = np.array(self.regions)[region]
         home_match = (home[None, :] == region_names[:, None]) | (home[None, :] == ANY_REGION)
         return dict(spend=spend, iaas_need=iaas_need, region=region, industry=industry, segments=segments,
                     review_phase=review_phase, tenure=tenure, home_match=home_match)
 
     def _build_population(self, report: Callable[[str], None]) -> None:
-        """Customers, their industry graph and starting providers: what the seed and
+        """Customers, prospects, their industry graph and starting providers: what the seed and
         ``population.POPULATION_PARAMS`` alone decide."""
+        p = self.params
         report("drawing customers")
-        drawn = self._draw_customers(self.params.n_customers)
+        n_rows = p.n_customers + int(round(p.prospects * p.n_customers))
+        drawn = self._draw_customers(n_rows)
         report("building the industry graph")
-        self._build_graph(drawn["industry"])
-        self.customer_base = CustomerBase(self.params, adjacency=self.adjacency, **drawn)
+        self._build_graph(drawn["industry"], n_rows)
+        self.customer_base = CustomerBase(p, adjacency=self.adjacency, n_customers=p.n_customers, **drawn)
         report("choosing starting providers")
         self._assign_initial_providers()
 
     def _population(self) -> Population:
         """This market's population as built, before any quarter, for the next run with its seed."""
         return Population(customer_base=self.customer_base.copy(), edges=self.edges, adjacency=self.adjacency,
-                          demand=self.demand.copy(), sample=getattr(self, "_sample", None),
+                          demand=self.customer_base.vendor_spend(), sample=getattr(self, "_sample", None),
                           rng_state=self.rng.bit_generator.state)
 
     def _take_population(self, kept: Population) -> None:
         """Start from a kept population, and from the random generator's state right after it."""
         self.customer_base = kept.customer_base.copy(params=self.params)
         self.edges, self.adjacency = kept.edges, kept.adjacency
-        self.demand = kept.demand.copy()
         if kept.sample is not None:
             self._sample = kept.sample
         self.rng.bit_generator.state = kept.rng_state
 
-    def _build_graph(self, industry: np.ndarray) -> None:
+    def _build_graph(self, industry: np.ndarray, n_rows: int) -> None:
         p = self.params
         self.edges = industry_graph.sample_edges(
             industry, industry_graph.io_link_weights(), p.avg_degree, p.within_industry, self.rng)
-        self.adjacency = industry_graph.adjacency_matrix(self.edges, self.n_customers)
+        self.adjacency = industry_graph.adjacency_matrix(self.edges, n_rows)
 
     def _place_customers(self) -> None:
-        graph = industry_graph.to_networkx(self.edges, self.n_customers, self.industry)
+        n_rows = self.customer_base.n
+        graph = industry_graph.to_networkx(self.edges, n_rows, self.industry)
         # layout=None: spring layout costs seconds at 1,000 nodes and minutes beyond
         self.grid = IndustryNetwork(graph, layout=None, random=self.random)
-        cells = self.grid._cells  # node id -> cell; ids are the customers' row numbers
-        self.customers = [EnterpriseCustomer(self, i, cells[i]) for i in range(self.n_customers)]
+        cells = self.grid._cells  # node id -> cell; ids are the firms' row numbers
+        self.customers = [EnterpriseCustomer(self, i, cells[i]) for i in range(n_rows)]
 
     def _assign_initial_providers(self) -> None:
-        """Draw providers so that spend shares match the scenario's (sampling noise repaired).
+        """Draw the starting customers' providers so that spend shares match the scenario's (sampling noise repaired).
 
         Intercepts that reproduce the target shares from the home-region term give each
         customer's starting provider a logit draw, so providers cluster by region as
-        they would in a market that has been running.
+        they would in a market that has been running. Every customer starts with all its
+        spend at one provider; multi-homing grows as new workloads are placed.
         """
+        base, n = self.customer_base, self.params.n_customers
+        n_open = len(self.starting_market.vendors)  # entrants hold nothing at the start
         target = np.asarray(self.starting_market.target_shares)
         sample = self._calibration_sample()
-        home = self.params.home_preference * self.customer_base.home_match[sample]
-        first = choice.berry_intercepts(target, self.spend[sample], home)
-        self.provider[:] = choice.draw_choices(self.params.home_preference * self.customer_base.home_match + first,
-                                               self.rng)
-        self.provider[:] = choice.rebalance(self.provider, self.spend, target)
-        self.demand = np.bincount(self.provider, weights=self.spend, minlength=self.n_vendors)
+        sample = sample[sample < n]
+        home = base.home_term[:, :n_open]
+        first = choice.berry_intercepts(target, base.size[sample], home[sample])
+        provider = choice.draw_choices(home[:n] + first, self.rng)
+        provider = choice.rebalance(provider, base.size[:n], target)
+        base.holdings[np.arange(n), provider] = base.size[:n]
+        base.provider[:n] = provider
+
+    def _draw_starting_commitments(self) -> None:
+        """Starting workloads are committed as the starting discount's take-up says, with terms
+        that end at random quarters (a market that has been signing contracts all along)."""
+        p, base = self.params, self.customer_base
+        rows = np.arange(p.n_customers)
+        vendor = base.provider[rows]
+        take_up = float(commitment_take_up(p.commitment_discount, p.flexibility_premium))
+        commits = self.rng.random(len(rows)) < take_up
+        ends = self.rng.integers(1, p.commitment_term + 1, size=len(rows))
+        base.locked_until[rows[commits], vendor[commits]] = ends[commits]
 
     def _make_vendors(self) -> list[CloudVendor]:
-        """One CloudVendor per scenario vendor, each at its starting best-response price and strategy.
+        """One CloudVendor per vendor column, each at its starting best-response prices and strategy.
 
         Starting IaaS/PaaS splits differ between vendors (drawn from the seed), so that
         rules which compare vendors (imitation) have something to compare; the quality
         ladder measures R&D against each vendor's own start, so any start is a steady state.
+        New business still at its first contract starts as the book's steady-state share
+        ``g / (g + 1 / review_period)``.
         """
-        p, market = self.params, self.starting_market
-        shares = self.demand / self.demand.sum()
+        p, market, base = self.params, self.starting_market, self.customer_base
+        demand = base.vendor_spend()
+        shares = demand / demand.sum()
+        committed = base.committed_spend(0)
+        growth = max(p.market_growth, 0.0)
+        new_share = growth / (growth + 1.0 / p.review_period)
         vendors = []
-        for k, (name, home) in enumerate(zip(self.vendor_names, market.home_regions, strict=True)):
+        for k, (name, home) in enumerate(zip(self.vendor_names, self.home_regions, strict=True)):
             fringe = home == ANY_REGION  # "others": many small firms, priced competitively, no strategy
             split = SPLITS[int(self.rng.integers(len(SPLITS)))] if not fringe else 0.5
             rule = make_rule(p.learning_rule, recency=p.learning_recency,
                              experimentation=p.learning_experimentation, imitation_rate=p.imitation_rate)
             vendors.append(CloudVendor(
-                self, name, k, home, demand=float(self.demand[k]), share=0.0 if fringe else float(shares[k]),
+                self, name, k, home, demand=float(demand[k]), spend_share=0.0 if fringe else float(shares[k]),
                 params=p, rule=rule, focus=(0.0,) * len(SEGMENTS) if fringe else starting_focus(market.focus.get(name, ())),
-                split=split,
-                learns=not fringe, price_rule="cost-plus" if fringe else p.price_rule))
+                split=split, learns=not fringe, price_rule="cost-plus" if fringe else p.price_rule,
+                book_new=new_share * float(demand[k]), committed=float(committed[k]),
+                egress_share=FRINGE_EGRESS if fringe else 1.0))
         return vendors
 
     def _calibrate_intercepts(self) -> None:
-        """Berry inversion on the full utility: with no policy change, step 0 is a steady state.
+        """Berry inversion on the full quarter: with no policy change, step 0 is a steady state.
 
-        Given today's providers, peers, prices, focus and switching costs, the intercepts
-        make the expected spend shares after a review equal today's shares.
+        Given today's holdings, peers, prices, focus, commitments and costs, the intercepts
+        make the expected first quarter keep every vendor's spend share: the shares of new
+        spend (customers' growth and adopters' first spend, each weighted by its expected
+        amount) are today's shares, corrected for the expected net migration of the
+        workloads that come up for review (a fixed point, found in a few rounds). Scheduled
+        entrants take the lowest intercept of the named starting vendors: a new brand.
         """
+        p, base = self.params, self.customer_base
+        n, n_open = p.n_customers, len(self.starting_market.vendors)
         sample = self._calibration_sample()
-        realised = metrics.spend_shares(self.provider, self.spend, self.n_vendors)
+        installed = base.vendor_spend()
+        realised = installed[:n_open] / installed.sum()
+        existing, prospects = sample[sample < n], sample[sample >= n]
+        pool = base.size[n:].sum()
+        adopters = p.adopter_share if pool > 0 else 0.0
+        weights = np.concatenate([(1.0 - adopters) * base.size[existing] / base.size[existing].sum(),
+                                  adopters * base.size[prospects] / max(base.size[prospects].sum(), 1e-300)])
+        rows = np.concatenate([existing, prospects])
         self.intercepts = np.zeros(self.n_vendors)
-        rest = self.customer_base.utility_of(sample, self.offer())  # every term but the intercepts
-        self.intercepts = choice.berry_intercepts(realised, self.spend[sample], rest)
+        offer = self.offer()
+        peers = base.peer_shares()
+        rest = base.new_workload_utility(rows, base.value_of(rows, offer, peers[rows]), offer, 1.0)[:, :n_open]
+        self.intercepts[:n_open] = choice.berry_intercepts(realised, weights, rest)
+        growth = p.market_growth * installed.sum() * len(sample) / base.n  # the sample's share of it
+        # workloads due for review in the first quarter: the unlocked ones, one cohort's worth on average
+        held = base.holdings[existing, :n_open]
+        firm, current = np.nonzero((held > 0) & (base.locked_until[existing, :n_open] <= 1))
+        if growth > 0 and len(firm):
+            amount = held[firm, current] / p.review_period
+            due = existing[firm]
+            stay_or_move = base.migration_utility(due, current, base.value_of(due, offer, peers[due]),
+                                                  offer, 1.0)[:, :n_open]
+            for _ in range(MIGRATION_ROUNDS):
+                moving = choice.choice_probabilities(stay_or_move + self.intercepts[:n_open]) * amount[:, None]
+                net = moving.sum(axis=0) - np.bincount(current, weights=amount, minlength=n_open)
+                target = np.maximum(realised - net / growth, 1e-6)
+                self.intercepts[:n_open] = choice.berry_intercepts(target / target.sum(), weights, rest)
+        if self.n_vendors > n_open:
+            self.intercepts[n_open:] = self.intercepts[:n_open][~self._is_fringe(n_open)].min()
+
+    def _is_fringe(self, n: int) -> np.ndarray:
+        return np.array([home == ANY_REGION for home in self.home_regions[:n]])
 
     def _calibration_sample(self) -> np.ndarray:
-        if self.n_customers <= CALIBRATION_SAMPLE:
-            return np.arange(self.n_customers)
+        n_rows = self.customer_base.n
+        if n_rows <= CALIBRATION_SAMPLE:
+            return np.arange(n_rows)
         if not hasattr(self, "_sample"):
-            self._sample = np.sort(self.rng.choice(self.n_customers, CALIBRATION_SAMPLE, replace=False))
+            self._sample = np.sort(self.rng.choice(n_rows, CALIBRATION_SAMPLE, replace=False))
         return self._sample
 
-    # ------------------------------------------------------------------ policy
-    def _allowed_in_cohort(self, active: bool, cohort: int) -> np.ndarray | None:
-        """The allowed-vendor rows of a review cohort, or None when it may buy from every vendor."""
-        key = (active, cohort)
-        if key not in self._cohort_allowed:
-            rows = self.allowed_vendors(active)[self.customer_base.cohorts[cohort]]
-            self._cohort_allowed[key] = None if rows.all() else rows
-        return self._cohort_allowed[key]
-
-    def allowed_vendors(self, active: bool) -> np.ndarray:
-        """Bool (customers, vendors): who may buy from whom, with policy on or off."""
-        if active not in self._allowed_cache:
-            p = self.params
-            if active:
-                self._allowed_cache[active] = policy.allowed_vendors(
-                    self.vendor_names, self.starting_market.home_regions, self.regions, self.region,
-                    self.segments, sanctioned=p.sanctioned_vendors, ban_regions=p.ban_regions,
-                    ban_segments=p.ban_segments, data_localization=p.data_localization)
-            else:
-                self._allowed_cache[active] = np.ones((self.n_customers, self.n_vendors), dtype=bool)
-        return self._allowed_cache[active]
-
     # ------------------------------------------------------------------ customer arrays
-    # The customers' state lives in the customer base; these read it under the usual names.
-    provider = property(lambda self: self.customer_base.provider, doc="Each customer's vendor index (n,).")
-    spend = property(lambda self: self.customer_base.spend, doc="Each customer's annual cloud spend (n,).")
-    tenure = property(lambda self: self.customer_base.tenure, doc="Quarters with the current provider (n,).")
-    region = property(lambda self: self.customer_base.region, doc="Each customer's region index (n,).")
-    industry = property(lambda self: self.customer_base.industry, doc="Each customer's industry index (n,).")
-    iaas_need = property(lambda self: self.customer_base.iaas_need, doc="IaaS share of each customer's needs (n,).")
-    segments = property(lambda self: self.customer_base.segments, doc="Segment name -> bool array (n,).")
-    review_phase = property(lambda self: self.customer_base.review_phase, doc="Each customer's review phase (n,).")
+    # The firms' state lives in the customer base; these read it under the usual names.
+    provider = property(lambda self: self.customer_base.provider, doc="Each firm's main vendor index (N,); -1 before adopting.")
+    spend = property(lambda self: self.customer_base.spend, doc="Each firm's annual cloud spend, all vendors (N,).")
+    holdings = property(lambda self: self.customer_base.holdings, doc="Annual spend of each firm with each vendor (N, J).")
+    tenure = property(lambda self: self.customer_base.tenure, doc="Quarters with the current main vendor (N,).")
+    region = property(lambda self: self.customer_base.region, doc="Each firm's region index (N,).")
+    industry = property(lambda self: self.customer_base.industry, doc="Each firm's industry index (N,).")
+    iaas_need = property(lambda self: self.customer_base.iaas_need, doc="IaaS share of each firm's needs (N,).")
+    segments = property(lambda self: self.customer_base.segments, doc="Segment name -> bool array (N,).")
+    review_phase = property(lambda self: self.customer_base.review_phase, doc="Each firm's review phase (N,).")
 
     # ------------------------------------------------------------------ outputs
     def _record_metrics(self, previous_spend_shares: np.ndarray) -> None:
-        counts = metrics.count_shares(self.provider, self.n_vendors)
+        base = self.customer_base
+        adopted = base.n_adopted
+        counts = metrics.count_shares(base.provider[:adopted], self.n_vendors)
         spend = self._spend_shares
+        holdings = base.holdings
         within = np.full((len(GROUP_SHARES), self.n_vendors), np.nan)
-        found = self._group_shares(self.provider, self.spend)
+        found = self._group_shares(holdings)
         within[:len(SEGMENTS)] = found[:len(SEGMENTS)]
         within[self._region_rows] = found[len(SEGMENTS):] if len(self.regions) > 1 else spend
         within = within.T.tolist()  # (vendors, groups)
         for v in self.vendors:
-            v.share, v.spend_share = float(counts[v.index]), float(spend[v.index])
+            v.customer_share, v.spend_share = float(counts[v.index]), float(spend[v.index])
             v.__dict__.update(zip(GROUP_SHARES, within[v.index]))
-        named = metrics.named_only(spend, self._fragmented)
+        named = metrics.named_only(spend, self._fringe)
         self.hhi = metrics.hhi(named)
-        self.count_hhi = metrics.hhi(metrics.named_only(counts, self._fragmented))
+        self.count_hhi = metrics.hhi(metrics.named_only(counts, self._fringe))
         self.cr3 = metrics.cr3(named)
         self.instability = metrics.instability(previous_spend_shares, spend)
-        self.within_industry_hhi = metrics.within_group_hhi(
-            self.provider, self.spend, self.industry, industry_graph.N_INDUSTRIES, self.n_vendors,
-            self._fragmented)
+        self.within_industry_hhi = metrics.within_table_hhi(metrics.spend_table(self._industries, holdings),
+                                                            self._fringe)
+        self.multihoming = base.multihoming()
+        self.adoption = adopted / base.n
 
     @property
     def period(self) -> str:
@@ -525,5 +609,8 @@ class CloudMarket(mesa.Model):
         if by not in groups:
             raise ValueError(f"by = {by!r}: must be region | industry")
         code, names = groups[by]
-        table = metrics.group_spend_shares(self.provider, self.spend, code, len(names), self.n_vendors)
-        return pd.DataFrame(table, index=list(names), columns=list(self.vendor_names))
+        indicator = metrics.group_indicator([np.flatnonzero(code == k) for k in range(len(names))], len(code))
+        table = metrics.spend_table(indicator, self.holdings)
+        totals = table.sum(axis=1, keepdims=True)
+        totals[totals == 0] = 1.0
+        return pd.DataFrame(table / totals, index=list(names), columns=list(self.vendor_names))

@@ -6,6 +6,7 @@ authorities (10,000 x the sum of squared shares).
 Example
 -------
 >>> import numpy as np
+import scipy.sparse as sp
 >>> s = spend_shares(np.array([0, 0, 1]), np.array([1.0, 1.0, 2.0]), n_vendors=3)
 >>> s.tolist()
 [0.5, 0.5, 0.0]
@@ -16,6 +17,7 @@ Example
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 
 
 def count_shares(provider: np.ndarray, n_vendors: int) -> np.ndarray:
@@ -113,28 +115,54 @@ def within_group_hhi(provider: np.ndarray, spend: np.ndarray, group: np.ndarray,
     return float(np.multiply(per_group, weight).sum() / total) if total > 0 else 0.0
 
 
+def spend_table(indicator: sp.csr_matrix, holdings: np.ndarray) -> np.ndarray:
+    """Spend held with each vendor within each group: ``indicator`` (groups, N) @ ``holdings`` (N, J).
+
+    >>> spend_table(group_indicator([np.array([0, 1]), np.array([2])], 3), np.eye(3)[:, :2]).tolist()
+    [[1.0, 1.0], [0.0, 0.0]]
+    """
+    return np.asarray(indicator @ holdings, dtype=float)
+
+
+def group_indicator(rows: list[np.ndarray], n: int) -> sp.csr_matrix:
+    """Sparse (groups, n) indicator of which rows belong to each group; groups may overlap."""
+    sizes = [len(r) for r in rows]
+    columns = np.concatenate([np.asarray(r, dtype=np.int64) for r in rows]) if rows else np.zeros(0, np.int64)
+    return sp.csr_matrix((np.ones(len(columns)), (np.repeat(np.arange(len(rows)), sizes), columns)),
+                         shape=(len(rows), n))
+
+
+def within_table_hhi(table: np.ndarray, fragmented: np.ndarray | None = None) -> float:
+    """Spend-weighted mean HHI inside the groups of a (groups, J) spend table.
+
+    >>> within_table_hhi(np.array([[2.0, 0.0], [0.0, 2.0]]))
+    10000.0
+    """
+    weight = table.sum(axis=1)
+    norm = np.where(weight > 0, weight, 1.0)[:, None]
+    shares = named_only(table / norm, fragmented)
+    per_group = 10_000.0 * np.square(shares).sum(axis=1)
+    total = weight.sum()
+    return float(np.multiply(per_group, weight).sum() / total) if total > 0 else 0.0
+
+
 class GroupShares:
     """Each vendor's share of spend within fixed groups of customers (segments, regions), fast.
 
     Groups may overlap (a customer can be large and in government). The groups' rows are
-    found once; each call is then one gather and one ``bincount`` over all of them. A
-    group whose customers spend nothing (or that has none) gets NaN: no share to speak of.
+    found once, as a sparse indicator; each call is one sparse product with the holdings.
+    A group whose customers spend nothing (or that has none) gets NaN: no share to speak of.
 
-    >>> groups = GroupShares([np.array([0, 1]), np.array([1, 2]), np.array([], dtype=int)], n_vendors=2)
-    >>> groups(np.array([0, 1, 1]), np.array([1.0, 3.0, 4.0])).tolist()
+    >>> groups = GroupShares([np.array([0, 1]), np.array([1, 2]), np.array([], dtype=int)], n_rows=3)
+    >>> groups(np.array([[1.0, 0.0], [0.0, 3.0], [0.0, 4.0]])).tolist()
     [[0.25, 0.75], [0.0, 1.0], [nan, nan]]
     """
 
-    def __init__(self, rows: list[np.ndarray], n_vendors: int):
-        self.rows = np.concatenate([np.asarray(r, dtype=np.int64) for r in rows]) if rows else np.zeros(0, np.int64)
-        sizes = [len(r) for r in rows]
-        self.base = np.repeat(np.arange(len(rows)) * n_vendors, sizes)
-        self.shape = (len(rows), n_vendors)
+    def __init__(self, rows: list[np.ndarray], n_rows: int):
+        self.indicator = group_indicator(rows, n_rows)
 
-    def __call__(self, provider: np.ndarray, spend: np.ndarray) -> np.ndarray:
-        keys = self.base + np.take(provider, self.rows)
-        totals = np.bincount(keys, weights=np.take(spend, self.rows), minlength=self.shape[0] * self.shape[1])
-        table = totals.reshape(self.shape).astype(float, copy=False)
+    def __call__(self, holdings: np.ndarray) -> np.ndarray:
+        table = spend_table(self.indicator, holdings)
         group_total = table.sum(axis=1, keepdims=True)
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(group_total > 0, table / group_total, np.nan)

@@ -37,8 +37,8 @@ from cloudmarket.model.customers import CustomerBase
 
 # Everything the population's rules read besides the seed (tests/test_population.py
 # records the reads and fails on any other parameter).
-POPULATION_PARAMS = ("scenario", "n_customers", "spend_sigma", "review_period", "avg_degree", "within_industry",
-                     "home_preference")
+POPULATION_PARAMS = ("scenario", "n_customers", "prospects", "entrants", "spend_sigma", "review_period", "avg_degree",
+                     "within_industry", "home_preference")
 
 
 @dataclass(frozen=True)

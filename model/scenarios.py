@@ -29,6 +29,22 @@ START_YEAR, START_QUARTER = 2020, 3
 
 
 @dataclass(frozen=True)
+class Entrant:
+    """A vendor a scenario can schedule to enter: when, where from, how big and how good.
+
+    ``capacity`` is its starting capacity as a share of the market's spend when it enters;
+    ``quality_gap`` its log quality against the technology frontier (0 = at the frontier).
+    """
+
+    name: str
+    home_region: str
+    quarter: int  # the step in which it first takes new business
+    capacity: float
+    quality_gap: float
+    note: str
+
+
+@dataclass(frozen=True)
 class Scenario:
     """A starting market: vendors with home regions and target spend shares, regions."""
 
@@ -41,6 +57,17 @@ class Scenario:
     iaas_need_mean: float  # mean IaaS share of a customer's needs (rest is PaaS)
     focus: dict  # vendor -> customer segments it targets ("large", "government", ...)
     source: str
+    others_firms: str = ""  # which real firms the 'others' fringe stands for
+    entrant_list: tuple[Entrant, ...] = ()  # vendors this scenario can schedule to enter
+
+    @property
+    def entrants(self) -> tuple[str, ...]:
+        """Names of the vendors this scenario can schedule to enter (parameter ``entrants``)."""
+        return tuple(e.name for e in self.entrant_list)
+
+    def entrant(self, name: str) -> Entrant:
+        """The scheduled entrant called ``name``."""
+        return next(e for e in self.entrant_list if e.name == name)
 
     @property
     def named_vendors(self) -> tuple[str, ...]:
@@ -88,6 +115,12 @@ def _china_2020() -> Scenario:
         iaas_need_mean=0.77,  # China is IaaS-heavy: PaaS ~23% of spend (Canalys 2022)
         focus={"huawei": ("large", "government", "telecom")},
         source="Canalys 2020Q3 mainland China cloud infrastructure services",
+        others_firms=("Kingsoft Cloud, China Telecom (Tianyi Cloud), China Mobile Cloud, China Unicom, "
+                      "UCloud, JD Cloud, Inspur Cloud and other local providers"),
+        # ByteDance's Volcano Engine opened its public cloud in 2021 (2021Q4 here) on the
+        # infrastructure built for Douyin/TikTok: frontier technology, little capacity for sale.
+        entrant_list=(Entrant("volcengine", "CN", quarter=5, capacity=0.02, quality_gap=0.0,
+                              note="ByteDance Volcano Engine, public cloud from 2021"),),
     )
 
 
@@ -109,6 +142,10 @@ def _global_2020() -> Scenario:
         iaas_need_mean=0.55,
         focus={"huawei": ("large", "government", "telecom")},
         source="Gartner worldwide IaaS public cloud services 2020",
+        others_firms="Oracle, IBM, Tencent outside China's carve-out, OVHcloud, DigitalOcean, regional and telco clouds",
+        # GPU clouds grew from 2023 on AI demand; CoreWeave is the largest (2023Q1 here).
+        entrant_list=(Entrant("coreweave", "US", quarter=10, capacity=0.01, quality_gap=0.0,
+                              note="CoreWeave, GPU cloud grown on AI demand from 2023"),),
     )
 
 
