@@ -23,7 +23,7 @@ strategy):
     payoff      = (revenue - opex - capex) / last quarter's revenue          (what learning reinforces)
 
 ``decide``: the new-business price moves toward the myopic Bertrand best response to the
-vendor's share of new business, the renewal price toward the best response to the
+vendor's share of new business (its recent average: a quarter's deals are lumpy), the renewal price toward the best response to the
 retention of its reviewed workloads (installed customers are less price-elastic: they pay
 to leave), both by ``price_adjustment`` (cost-plus vendors keep their starting markup on
 both); the egress fee is the vendor's list fee within the policy cap; the learning rule
@@ -57,6 +57,7 @@ from cloudmarket.agents.learning import DISCOUNTS, FOCUS_NAMES, FOCUS_PROFILES, 
 from cloudmarket.agents.segments import SEGMENTS
 
 PRICE_RULES = ("best-response", "cost-plus")
+NEW_BUSINESS_MEMORY = 0.25  # weight of the latest quarter in the new-business share a vendor prices on
 
 
 class VendorBooks:
@@ -110,6 +111,7 @@ class VendorBooks:
         self.egress_fee = self.list_egress_fee
         self.book_new, self.committed = book_new, committed
         self.new_business, self.new_business_share = 0.0, spend_share
+        self.recent_new_business_share = spend_share
         self.egress_income = 0.0
         self.revenue = self.book_revenue(demand)
         self.expected_growth = params.market_growth
@@ -239,8 +241,10 @@ class VendorBooks:
         ``rivals`` is (profit margin, targets) of the other learning vendors (what imitation
         sees); ``egress_cap`` and ``discount_cap`` are what policy allows.
         """
+        # a year's average of its new-business share: one quarter's deals are too lumpy to price on
+        self.recent_new_business_share += NEW_BUSINESS_MEMORY * (self.new_business_share - self.recent_new_business_share)
         if self.price_rule == "best-response":
-            target = economics.best_response_price(self.unit_cost, self.new_business_share, p.price_weight)
+            target = economics.best_response_price(self.unit_cost, self.recent_new_business_share, p.price_weight)
         else:
             target = self.unit_cost * (1.0 + self.markup)
         self.price = economics.adjust(self.price, target, p.price_adjustment)

@@ -31,7 +31,7 @@ Each quarter (``t`` = 1 - interoperability while policy is in force, else 1):
        move j:  u_ij - t * switching_cost - price_weight * ln(1 + egress_k * 4 / review_period)
 
    (the egress fee is paid once, to k, and spread over the contract it buys; a workload
-   whose vendor is no longer allowed for it must move). A workload that stays, or
+   whose vendor is no longer allowed for it must move, even from under a commitment). A workload that stays, or
    arrives, then commits with probability ``take_up = discount / (discount +
    flexibility_premium)``, and is locked in for ``commitment_term`` quarters.
 
@@ -100,7 +100,7 @@ class Offer:
 def commitment_take_up(discount: np.ndarray, flexibility_premium: float) -> np.ndarray:
     """Chance a renewing workload commits: discount / (discount + flexibility_premium); 0 with no discount.
 
-    >>> commitment_take_up(np.array([0.0, 0.1, 0.3]), 0.1).tolist()
+    >>> np.round(commitment_take_up(np.array([0.0, 0.1, 0.3]), 0.1), 6).tolist()
     [0.0, 0.5, 0.75]
     """
     discount = np.asarray(discount, dtype=float)
@@ -285,6 +285,8 @@ class CustomerBase:
         J = self.n_vendors
         before = self.holdings[rows]
         due = (before > 0) & (self.locked_until[rows] <= quarter)
+        if allowed is not None:  # a workload with a vendor it may no longer use must leave, commitment or not
+            due |= (before > 0) & ~allowed[rows]
         which, k = np.nonzero(due)  # one entry per workload under review: firm position, vendor
         reviewed = np.bincount(k, weights=before[which, k], minlength=J)
         moved_out, egress = np.zeros(J), np.zeros(J)
@@ -306,7 +308,6 @@ class CustomerBase:
                 installed = before.sum(axis=1)
                 full = int(np.count_nonzero((installed > 0) & (by_firm >= installed * (1.0 - 1e-12))))
         self._commit(rows, offer, rng, quarter)
-        self._update_provider(rows)
         return Review(reviewed, moved_out, egress, moved_total, full)
 
     def _commit(self, rows: np.ndarray, offer: Offer, rng: np.random.Generator, quarter: int) -> None:

@@ -289,7 +289,7 @@ class CloudMarket(mesa.Model):
         rows = rows[rows < self._n_before]  # this quarter's adopters signed just now
         self.review = base.review(rows, self._values[rows], self._offer, self._technical, self._allowed,
                                   self.rng, quarter)
-        base.tenure[:base.n_adopted] += 1
+        base.tenure[:base.n_adopted] += 1  # then restarts where the main vendor changed
         self.churn = base.main_vendor_changes() / max(base.n_adopted, 1)
         self.switch_rate = self.review.full_switchers / max(self._n_before, 1)
         self.migration_rate = self.review.moved / self._installed if self._installed > 0 else 0.0
@@ -334,6 +334,11 @@ class CloudMarket(mesa.Model):
     def utility(self, rows: np.ndarray) -> np.ndarray:
         """Utility (len(rows), J) of a new workload of firms ``rows`` (model/customers.py)."""
         return self.customer_base.utility_of(rows, self.offer())
+
+    def allowed_vendors(self, quarter: int) -> np.ndarray:
+        """Bool (firms, vendors): who may buy from whom in ``quarter`` (policy and entry; model/policy.py)."""
+        mask = self.policy.allowed(quarter, self.entry_quarter <= quarter)
+        return np.ones((self.customer_base.n, self.n_vendors), dtype=bool) if mask is None else mask
 
     def vendor(self, name: str) -> CloudVendor:
         """The vendor called ``name``."""
@@ -500,7 +505,7 @@ class CloudMarket(mesa.Model):
         # workloads due for review in the first quarter: the unlocked ones, one cohort's worth on average
         held = base.holdings[existing, :n_open]
         firm, current = np.nonzero((held > 0) & (base.locked_until[existing, :n_open] <= 1))
-        if growth > 0 and len(firm):
+        if growth > 1e-9 * installed.sum() and len(firm):
             amount = held[firm, current] / p.review_period
             due = existing[firm]
             stay_or_move = base.migration_utility(due, current, base.value_of(due, offer, peers[due]),
@@ -508,7 +513,10 @@ class CloudMarket(mesa.Model):
             for _ in range(MIGRATION_ROUNDS):
                 moving = choice.choice_probabilities(stay_or_move + self.intercepts[:n_open]) * amount[:, None]
                 net = moving.sum(axis=0) - np.bincount(current, weights=amount, minlength=n_open)
-                target = np.maximum(realised - net / growth, 1e-6)
+                # new business can offset migration only so far: at most half of any share
+                correction = net / growth
+                scale = min(1.0, 0.5 * float(np.min(realised / np.maximum(np.abs(correction), 1e-300))))
+                target = realised - scale * correction
                 self.intercepts[:n_open] = choice.berry_intercepts(target / target.sum(), weights, rest)
         if self.n_vendors > n_open:
             self.intercepts[n_open:] = self.intercepts[:n_open][~self._is_fringe(n_open)].min()

@@ -6,7 +6,6 @@ authorities (10,000 x the sum of squared shares).
 Example
 -------
 >>> import numpy as np
-import scipy.sparse as sp
 >>> s = spend_shares(np.array([0, 0, 1]), np.array([1.0, 1.0, 2.0]), n_vendors=3)
 >>> s.tolist()
 [0.5, 0.5, 0.0]

@@ -131,7 +131,7 @@ class Policy:
     >>> seg = {s: np.zeros(1, bool) for s in ("government", "finance", "telecom", "critical")}
     >>> pol = Policy(p, ("huawei", "others"), ("CN", "*"), ("CN",), np.zeros(1, int), seg)
     >>> pol.export_controls(2)[0].tolist(), pol.export_controls(3)[0].tolist()
-    ([1.0, 1.0], [1.0, 0.5])
+    ([1.0, 1.0], [0.5, 1.0])
     """
 
     def __init__(self, params: Any, vendors: Sequence[str], home_regions: Sequence[str], regions: Sequence[str],

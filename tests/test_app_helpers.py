@@ -88,10 +88,10 @@ def test_figures_draw_and_graph_sample_is_stated_seeded_and_cached():
     assert labels[:2] == ["large", "government"] and "UK customers" in labels
     widths = np.array([p.get_width() for p in groups.patches]).reshape(-1, len(labels))  # vendors x groups
     np.testing.assert_allclose(widths.sum(axis=0), 100.0)  # each group's bar is its whole spend
-    assert "all 120 customers" in app.graph_figure(small).axes[0].get_title()
+    assert "all 264 firms" in app.graph_figure(small).axes[0].get_title()  # 120 customers + 144 prospects
     big = app.PageMarket(**app.initial_controls())
     title = app.graph_figure(big).axes[0].get_title()
-    assert f"seeded sample of {app.GRAPH_MAX_NODES} of 2,000 customers" in title
+    assert f"seeded sample of {app.GRAPH_MAX_NODES} of 4,400 firms" in title
     assert app.graph_sample(big) is app.graph_sample(big)  # cached per model
     twin = app.PageMarket(**app.initial_controls())
     np.testing.assert_array_equal(app.graph_sample(big)[0], app.graph_sample(twin)[0])

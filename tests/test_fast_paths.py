@@ -94,14 +94,6 @@ def test_peer_slice_gives_the_dense_peer_shares(n, density, weighted, seed):
     np.testing.assert_array_equal(peers.weights if peers.weights is not None else np.ones(sub.nnz), sub.data)
 
 
-def test_cached_cohort_slices_give_the_model_the_same_utilities():
-    m = CloudMarket(n_customers=600, rng=4)
-    m.run_for(3)
-    base, offer = m.customer_base, m.offer()
-    for cohort, rows in enumerate(base.cohorts):
-        np.testing.assert_array_equal(base.utility(cohort, offer), base.utility_of(rows, offer))
-
-
 def test_vendor_frame_holds_the_vendors_state_at_each_step():
     m = CloudMarket(n_customers=300, rng=2)
     m.run_for(2)

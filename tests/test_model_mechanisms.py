@@ -38,10 +38,10 @@ def test_export_controls_lower_the_sanctioned_vendors_share():
     assert_higher(hit, free)
 
 
-def test_higher_switching_cost_lowers_churn():
-    def churn(out):
-        return out.market.churn.iloc[1:].mean()
-    high_cost, low_cost = paired(churn, {"switching_cost": 4.0}, {"switching_cost": 1.0})
+def test_higher_switching_cost_lowers_migration():
+    def migration(out):
+        return out.market.migration_rate.iloc[1:].sum()
+    high_cost, low_cost = paired(migration, {"switching_cost": 6.0}, {"switching_cost": 2.0})
     assert_higher(high_cost, low_cost)
 
 
@@ -56,16 +56,16 @@ def test_ban_drives_banned_vendor_to_zero_among_banned_customers():
     for seed in range(10):
         m = CloudMarket(scenario="global-2020", n_customers=N, rng=seed, ban_regions=["UK", "EU"],
                         ban_segments=["government", "critical"], policy_start=2, review_period=4)
-        banned = ~m.allowed_vendors(True)[:, m.vendor_names.index("huawei")]
         huawei = m.vendor_names.index("huawei")
+        banned = ~m.allowed_vendors(3)[:, huawei]
+        assert m.allowed_vendors(2).all()  # not before policy starts
         m.run_for(2)
-        before = np.sum(m.spend[banned & (m.provider == huawei)])
-        m.run_for(4)  # one full review cycle after the ban starts
-        assert banned.any()
-        assert np.sum(m.spend[banned & (m.provider == huawei)]) == 0.0
-        assert before >= 0.0
+        before = m.holdings[banned, huawei].sum()
+        m.run_for(4)  # one full review cycle after the ban starts: commitments do not shield it
+        assert banned.any() and before >= 0.0
+        assert m.holdings[banned, huawei].sum() == 0.0
         # the ban is targeted: huawei keeps customers outside the banned group
-        assert np.any(~banned & (m.provider == huawei))
+        assert m.holdings[~banned, huawei].sum() > 0.0
 
 
 def test_data_localisation_moves_foreign_vendors_out_of_cn_government():
@@ -73,7 +73,8 @@ def test_data_localisation_moves_foreign_vendors_out_of_cn_government():
     aws = m.vendor_names.index("aws")
     protected = m.segments["government"] | m.segments["finance"]
     m.run_for(4)
-    assert not np.any(protected & (m.provider == aws))
+    assert m.holdings[protected, aws].sum() == 0.0
+    assert m.holdings[~protected, aws].sum() > 0.0
 
 
 def test_group_shares_are_each_vendors_share_of_the_groups_spend():
@@ -87,9 +88,9 @@ def test_group_shares_are_each_vendors_share_of_the_groups_spend():
     groups = {**{s: m.segments[s] for s in ("large", "government", "telecom", "finance", "critical")},
               **{r.lower(): m.region == k for k, r in enumerate(m.regions)}}
     for name, members in groups.items():
-        spend = np.bincount(m.provider[members], weights=m.spend[members], minlength=m.n_vendors)
+        spend = m.holdings[members].sum(axis=0)
         expected = spend / spend.sum()
-        np.testing.assert_allclose(last[f"spend_share_{name}"].to_numpy(), expected, rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(last[f"spend_share_{name}"].to_numpy(), expected, rtol=1e-9, atol=1e-15)
     # within every group the vendors' shares add up to one, at every step
     sums = frame.groupby("step")[list(GROUP_SHARES)].sum()
     np.testing.assert_allclose(sums.to_numpy(), 1.0, rtol=1e-12)

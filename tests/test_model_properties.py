@@ -28,6 +28,12 @@ def market_params(draw):
         "learning_rule": draw(st.sampled_from(LEARNING_RULES)),
         "review_period": draw(st.integers(1, 5)),
         "market_growth": draw(st.floats(-0.2, 0.3)),
+        "adopter_share": draw(st.floats(0, 1)),
+        "prospects": draw(st.floats(0, 2)),
+        "egress_fee_cap": draw(st.floats(0, 1)),
+        "commitment_discount_cap": draw(st.floats(0, 0.5)),
+        "interoperability": draw(st.floats(0, 1)),
+        "entrants": draw(st.lists(st.sampled_from(scenario.entrants), max_size=1)),
         "avg_degree": draw(st.floats(0, 20)),
     }
 
@@ -40,18 +46,27 @@ def test_market_invariants_hold_every_step(params, seed):
         m = CloudMarket(rng=seed, **params)
         cycle_end = params["policy_start"] + params["review_period"]
         for step in range(cycle_end + 2):
-            shares = m._spend_shares
+            shares = np.array([v.spend_share for v in m.vendors])
             assert np.isclose(shares.sum(), 1.0)
-            assert np.isclose(sum(v.share for v in m.vendors), 1.0)
-            # exactly one provider each: one valid vendor index per customer
-            assert m.provider.shape == (m.n_customers,)
-            assert ((m.provider >= 0) & (m.provider < m.n_vendors)).all()
+            assert np.isclose(sum(v.customer_share for v in m.vendors), 1.0)
+            base = m.customer_base
+            on = base.adopted
+            # firms on the cloud are the first rows; each holds spend and has a valid main vendor
+            assert on[:base.n_adopted].all() and not on[base.n_adopted:].any()
+            assert (m.holdings >= 0).all() and (m.holdings[~on] == 0).all()
+            assert (m.holdings[on].sum(axis=1) > 0).all()
+            assert ((m.provider[on] >= 0) & (m.provider[on] < m.n_vendors)).all() and (m.provider[~on] == -1).all()
+            np.testing.assert_array_equal(m.holdings[on].argmax(axis=1), m.provider[on])
             for v in m.vendors:
-                for x in (v.capacity, v.iaas_quality, v.paas_quality, v.price):
+                for x in (v.capacity, v.iaas_quality, v.paas_quality, v.price, v.renewal_price, v.egress_fee,
+                          v.commitment_discount):
                     assert np.isfinite(x) and x >= 0, (v.name, x)
-            if m.steps >= cycle_end:
-                allowed = m.allowed_vendors(True)
-                assert allowed[np.arange(m.n_customers), m.provider].all()
+            market = m.market_frame().iloc[-1]
+            for rate in ("switch_rate", "migration_rate", "multihoming", "adoption", "churn"):
+                assert 0.0 <= market[rate] <= 1.0, rate
+            if m.steps >= cycle_end:  # a full review cycle after policy starts: nobody holds a forbidden vendor
+                allowed = m.allowed_vendors(m.steps)
+                assert (m.holdings[~allowed] == 0).all()
             m.step()
 
 
@@ -59,6 +74,6 @@ def test_every_customer_always_has_an_allowed_vendor():
     m = CloudMarket(scenario="global-2020", n_customers=300, rng=2, data_localization=True,
                     sanctioned_vendors=list(get_scenario("global-2020").named_vendors),
                     ban_regions=list(get_scenario("global-2020").regions), ban_segments=["all"])
-    allowed = m.allowed_vendors(True)
+    allowed = m.allowed_vendors(1)
     assert allowed.any(axis=1).all()
     assert allowed[:, m.vendor_names.index("others")].all()

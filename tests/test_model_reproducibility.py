@@ -35,10 +35,12 @@ def test_graph_and_customers_reproduced_by_seed():
 def test_graph_uses_industries_and_integer_nodes():
     m = CloudMarket(n_customers=2000, rng=1)
     g = m.grid.G
-    assert sorted(g.nodes) == list(range(2000))
+    n_firms = m.customer_base.n  # customers and the prospects that adopt later
+    assert n_firms == 2000 + round(1.2 * 2000)
+    assert sorted(g.nodes) == list(range(n_firms))
     same = m.industry[m.edges[:, 0]] == m.industry[m.edges[:, 1]]
     assert 0.6 < same.mean() < 0.8  # within_industry = 0.7 by default
-    degree = 2 * len(m.edges) / m.n_customers
+    degree = 2 * len(m.edges) / n_firms
     assert 8 < degree < 11  # avg_degree = 10, minus a few repeats
 
 
@@ -47,7 +49,9 @@ def test_customers_are_fixed_agents_on_network_cells():
     c = m.customers[7]
     assert c.cell is m.grid._cells[7] and c in c.cell.agents
     assert c.provider == m.vendor_names[m.provider[7]]
-    assert len(m.agents) == 50 + len(m.vendors)
+    assert c.holdings == {c.provider: c.spend}  # every customer starts with all its spend at one vendor
+    assert m.customers[-1].provider is None and m.customers[-1].spend == 0.0  # a prospect
+    assert len(m.agents) == m.customer_base.n + len(m.vendors)
 
 
 def test_no_deprecated_mesa_api():
@@ -78,7 +82,7 @@ def test_a_market_without_customer_agents_gives_the_same_tables():
               "ban_regions": ["CN"], "learning_rule": "imitate"}
     full = CloudMarket(rng=4, **params)
     bare = CloudMarket(rng=4, customer_agents=False, **params)
-    assert len(full.customers) == 700 and bare.customers == [] and bare.grid is None
+    assert len(full.customers) == full.customer_base.n and bare.customers == [] and bare.grid is None
     full.run_for(10)
     bare.run_for(10)
     pd.testing.assert_frame_equal(full.vendor_frame(), bare.vendor_frame())

@@ -48,7 +48,7 @@ def test_a_kept_population_serves_a_model_with_customer_agents_too():
     kept = Populations()
     CloudMarket(n_customers=300, rng=2, customer_agents=False, populations=kept)
     full = CloudMarket(n_customers=300, rng=2, switching_cost=0.5, populations=kept)
-    assert kept.hits == 1 and len(full.customers) == 300
+    assert kept.hits == 1 and len(full.customers) == full.customer_base.n
     _assert_same(_tables(full, 4), _tables(CloudMarket(n_customers=300, rng=2, switching_cost=0.5), 4))
 
 
@@ -82,8 +82,8 @@ def test_the_population_reads_only_its_parameters():
         model.params = Recording(dict(validated(params)))
         model._build_population(lambda phase: None)
         assert read and read <= set(POPULATION_PARAMS), sorted(read - set(POPULATION_PARAMS))
-        model.customer_base.utility(0, model.offer())  # and the recording sees the other reads
-        assert {"switching_cost", "price_weight"} <= read
+        model.customer_base.utility_of(model.customer_base.cohorts[0], model.offer())  # the recording sees other reads
+        assert {"multicloud_cost", "price_weight"} <= read
         read.clear()
 
 

@@ -25,7 +25,7 @@ N = 800
 
 def vendor(share=0.3, **overrides):
     p = validated(overrides)
-    return CloudVendor(mesa.Model(rng=1), "acme", 0, "US", demand=100.0, share=share, params=p, rule=Fixed()), p
+    return CloudVendor(mesa.Model(rng=1), "acme", 0, "US", demand=100.0, spend_share=share, params=p, rule=Fixed()), p
 
 
 # ---------------------------------------------------------------------- pure rules
@@ -100,12 +100,18 @@ def test_cost_increases_pass_into_the_price_with_the_right_sign():
     assert v.price > before
 
 
-def test_a_vendor_losing_share_cuts_its_price():
+def test_a_vendor_losing_new_business_cuts_its_price_and_its_installed_share_does_not_set_it():
     v, p = vendor(share=0.4)
     before = v.price
-    v.spend_share = 0.2
+    v.spend_share = 0.05  # the price of new business answers the new-business share, not the installed one
+    v.decide(p, [], np.random.default_rng(0))
+    assert v.price == pytest.approx(before)
+    v.new_business_share = 0.2
     v.decide(p, [], np.random.default_rng(0))
     assert v.price < before
+    recent = 0.4 + 0.25 * (0.2 - 0.4)  # a year's average: a quarter moves it by a quarter of the gap
+    target = economics.best_response_price(v.unit_cost, recent, p.price_weight)
+    assert v.price == pytest.approx(before + p.price_adjustment * (target - before))
 
 
 def test_subsidy_and_grant_fund_rd_but_are_not_the_vendors_profit():
@@ -182,14 +188,15 @@ def test_imitation_copies_the_highest_margin_rival():
 
 
 # ---------------------------------------------------------------------- customers and policy
-def test_tenure_resets_on_a_switch_and_grows_otherwise():
+def test_tenure_resets_when_the_main_vendor_changes_and_grows_otherwise():
     m = CloudMarket(n_customers=500, rng=4, switching_cost=0.0, review_period=2)
-    before_tenure, before_provider = m.tenure.copy(), m.provider.copy()
+    on = m.customer_base.n_adopted
+    before_tenure, before_provider = m.tenure[:on].copy(), m.provider[:on].copy()
     m.step()
-    moved = m.provider != before_provider
+    moved = m.provider[:on] != before_provider
     assert moved.any()
-    assert (m.tenure[moved] == 0).all()
-    assert (m.tenure[~moved] == before_tenure[~moved] + 1).all()
+    assert (m.tenure[:on][moved] == 0).all()
+    assert (m.tenure[:on][~moved] == before_tenure[~moved] + 1).all()
 
 
 def test_bans_apply_to_the_named_segments_only():
@@ -227,10 +234,15 @@ def test_a_price_cut_gains_share_for_the_cutter():
 def test_rivals_losing_share_to_a_push_answer_with_lower_prices():
     base, push = {"n_customers": N}, {"n_customers": N, "cloud_push": 1.0, "cloud_push_vendors": ["huawei"]}
     lost, cut = [], []
-    for seed in SEEDS:
+
+    def late_price(out):  # its new-business price over the last two years (single quarters are noisy)
+        v = out.vendors
+        return v[(v.vendor == "alibaba") & (v.step > 8)].price.mean()
+
+    for seed in range(12):
         a, b = simulate(base, seed=seed, steps=16), simulate(push, seed=seed, steps=16)
         lost.append(final(b, "alibaba") - final(a, "alibaba"))
-        cut.append(final(b, "alibaba", "price") - final(a, "alibaba", "price"))
+        cut.append(late_price(b) - late_price(a))
     assert np.mean(lost) < 0 and np.mean(cut) < 0, (lost, cut)
     assert stats.ttest_1samp(cut, 0, alternative="less").pvalue < 0.01
 
