@@ -279,7 +279,7 @@ def _vendor_lines(model: CloudMarket, column: str, title: str, ylabel: str) -> F
                 ms=3, label=vendor)
     ax.set_title(title, fontsize=10)
     ax.set_ylabel(ylabel, fontsize=9)
-    ax.set_ylim(0, None if column == "spend_share" else 100)
+    ax.set_ylim(0, None if column.endswith("share") else 100)
     _time_axis(ax, model)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
     fig.tight_layout()
@@ -289,6 +289,12 @@ def _vendor_lines(model: CloudMarket, column: str, title: str, ylabel: str) -> F
 def shares_figure(model: CloudMarket) -> Figure:
     """Each vendor's share of customer spend by quarter."""
     return _vendor_lines(model, "spend_share", "Share of spend by vendor", "share of spend (%)")
+
+
+def new_business_figure(model: CloudMarket) -> Figure:
+    """Each vendor's share of the quarter's new spend (new workloads and new adopters): where share moves."""
+    return _vendor_lines(model, "new_business_share", "Share of new spend by vendor (where share moves)",
+                         "share of the quarter's new spend (%)")
 
 
 def groups_figure(model: CloudMarket) -> Figure:
@@ -318,7 +324,7 @@ def groups_figure(model: CloudMarket) -> Figure:
 
 
 STRATEGY_PANELS = (  # column, title, scale to the axis unit
-    ("price", "Price (list price = 1)", 1.0),
+    ("price", "Price: new business (solid), renewal (dashed)", 1.0),
     ("investment_rate", "R&D investment (% of revenue)", 100.0),
     ("iaas_investment_share", "IaaS share of R&D (%, rest PaaS)", 100.0),
     ("focus_large", "Sales effort on large enterprises (%)", 100.0),
@@ -333,6 +339,8 @@ def strategy_figure(model: CloudMarket) -> Figure:
     for ax, (column, title, scale) in zip(axes, STRATEGY_PANELS):
         for vendor, rows in frame.groupby("vendor", sort=False):
             ax.plot(rows.step, scale * rows[column], color=vendor_colour(vendor), lw=1.6, label=vendor)
+            if column == "price":
+                ax.plot(rows.step, rows.renewal_price, color=vendor_colour(vendor), lw=1.2, ls="--")
         ax.set_title(title, fontsize=8)
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)
@@ -348,23 +356,32 @@ def strategy_figure(model: CloudMarket) -> Figure:
 
 
 def concentration_figure(model: CloudMarket) -> Figure:
-    """HHI and churn by quarter, one panel each."""
+    """HHI, multi-homing, and switching and migration (a year's worth) by quarter, one panel each."""
     market = model.market_frame()
-    fig = Figure(figsize=FIGSIZE)
-    ax_hhi, ax_churn = fig.subplots(2, 1, sharex=True)
+    fig = Figure(figsize=(FIGSIZE[0], FIGSIZE[1] * 1.3))
+    ax_hhi, ax_multi, ax_moves = fig.subplots(3, 1, sharex=True)
     ax_hhi.plot(market.step, market.hhi, color=MARKET_COLOUR, lw=2, marker="o", ms=3)
-    ax_hhi.set_ylabel("HHI (0-10,000)", fontsize=9)
-    ax_hhi.set_title("Concentration (HHI by spend) and churn", fontsize=10)
-    ax_churn.plot(market.step, 100 * market.churn, color=CHURN_COLOUR, lw=2, marker="o", ms=3)
-    ax_churn.set_ylabel("churn (% switching)", fontsize=9)
+    ax_hhi.set_ylabel("HHI", fontsize=8)
+    ax_hhi.set_title("Concentration (HHI by spend), multi-homing, switching and migration", fontsize=10)
     # a floor on the visible range, so that sampling noise does not look like a trend
     mid = (market.hhi.max() + market.hhi.min()) / 2
     half = max(250.0, 0.6 * (market.hhi.max() - market.hhi.min()))
     ax_hhi.set_ylim(max(0.0, mid - half), mid + half)
-    ax_churn.set_ylim(0, max(5.0, 110 * market.churn.max()))
-    for ax in (ax_hhi, ax_churn):
+    ax_multi.plot(market.step, 100 * market.multihoming, color=MARKET_COLOUR, lw=2, marker="o", ms=3)
+    ax_multi.set_ylabel("multi-homing\n(% of customers)", fontsize=8)
+    ax_multi.set_ylim(0, 100)
+    ax_moves.plot(market.step, 400 * market.switch_rate, color=CHURN_COLOUR, lw=2, marker="o", ms=3,
+                  label="customers moving all their spend")
+    ax_moves.plot(market.step, 400 * market.migration_rate, color=CHURN_COLOUR, lw=1.5, ls="--",
+                  label="installed spend migrating")
+    ax_moves.set_ylabel("% a year", fontsize=8)
+    top = 400 * max(market.switch_rate.max(), market.migration_rate.max())
+    ax_moves.set_ylim(0, max(2.0, 1.1 * top))
+    ax_moves.legend(fontsize=7, loc="upper left", frameon=False)
+    for ax in (ax_hhi, ax_multi, ax_moves):
         _time_axis(ax, model)
-    ax_hhi.set_xlabel("")
+    for ax in (ax_hhi, ax_multi):
+        ax.set_xlabel("")
     fig.tight_layout()
     return fig
 
@@ -395,7 +412,7 @@ def shares_table_html(model: CloudMarket) -> str:
         change = 100 * (v.spend_share - start[v.name])
         rows.append(
             f"<tr><td {left}><span style='color:{vendor_colour(v.name)}'>&#9632;</span> {html.escape(v.name)}</td>"
-            f"<td {cell}>{100 * v.spend_share:.1f}</td><td {cell}>{100 * v.share:.1f}</td>"
+            f"<td {cell}>{100 * v.spend_share:.1f}</td><td {cell}>{100 * v.customer_share:.1f}</td>"
             f"<td {cell}>{change:+.1f}</td></tr>")
     head = "".join(f"<th {cell}>{h}</th>" for h in ("spend %", "customers %", "change (pts)"))
     return (f"<table style='border-collapse:collapse;font-size:14px'><tr><th {left}>vendor</th>{head}</tr>"
@@ -415,7 +432,8 @@ def MarketNow(model: CloudMarket):
             solara.Error(build_error.value)
         # solara.Markdown would pull mermaid from a CDN: plain HTML stays offline
         solara.HTML(tag="h3", unsafe_innerHTML=f"{model.period} (step {model.steps}): HHI {model.hhi:,.0f}, "
-                    f"churn {100 * model.churn:.1f}%")
+                    f"multi-homing {100 * model.multihoming:.0f}%, "
+                    f"switching {400 * model.switch_rate:.1f}% a year")
         solara.Text(settings_text(model), style={"white-space": "pre-wrap", "font-size": "13px"})
         solara.HTML(tag="div", unsafe_innerHTML=shares_table_html(model))
     return main
@@ -431,8 +449,13 @@ def SharesChart(model: CloudMarket):
     return _figure(shares_figure(model), model)
 
 
+def NewBusinessChart(model: CloudMarket):
+    """Share of new spend over time component."""
+    return _figure(new_business_figure(model), model)
+
+
 def ConcentrationChart(model: CloudMarket):
-    """HHI and churn over time component."""
+    """HHI, multi-homing, switching and migration over time component."""
     return _figure(concentration_figure(model), model)
 
 
@@ -446,7 +469,7 @@ def StrategyChart(model: CloudMarket):
     return _figure(strategy_figure(model), model)
 
 
-COMPONENTS = [MarketNow, IndustryGraph, SharesChart, GroupsChart, ConcentrationChart, StrategyChart]
+COMPONENTS = [MarketNow, IndustryGraph, SharesChart, NewBusinessChart, GroupsChart, ConcentrationChart, StrategyChart]
 
 
 @solara.component

@@ -221,6 +221,8 @@ class CloudMarket(mesa.Model):
         self._region_rows = len(SEGMENTS) + np.array([REGIONS.index(r) for r in self.regions])
         self.demand = self.customer_base.vendor_spend()
         self._spend_shares = self.demand / self.demand.sum()
+        for v in self.vendors:  # at the calibrated start new business goes as spend does
+            v.new_business_share = float(self._spend_shares[v.index])
         self._record_metrics(previous_spend_shares=self._spend_shares)
         # Vendors are collected as one (vendor x VENDOR_NUMBERS) array per step by a model
         # reporter, not by agenttype_reporters: that calls one reporter per vendor and field
@@ -416,24 +418,33 @@ class CloudMarket(mesa.Model):
         self.customers = [EnterpriseCustomer(self, i, cells[i]) for i in range(n_rows)]
 
     def _assign_initial_providers(self) -> None:
-        """Draw the starting customers' providers so that spend shares match the scenario's (sampling noise repaired).
+        """Draw the starting customers' workloads so that spend shares match the scenario's (sampling noise repaired).
 
-        Intercepts that reproduce the target shares from the home-region term give each
-        customer's starting provider a logit draw, so providers cluster by region as
-        they would in a market that has been running. Every customer starts with all its
-        spend at one provider; multi-homing grows as new workloads are placed.
+        Each customer's spend is the sum of ``review_period`` equal workloads it placed in
+        the past, one after another, by the new-workload logit on the home-region term and
+        intercepts that reproduce the target shares, with the multi-cloud cost on vendors
+        it did not use yet: so providers cluster by region, and the market starts with the
+        multi-homing its own rule produces, not with every customer at one vendor. A greedy
+        repair then moves single workloads until the shares are the scenario's.
         """
-        base, n = self.customer_base, self.params.n_customers
+        p, base, n = self.params, self.customer_base, self.params.n_customers
         n_open = len(self.starting_market.vendors)  # entrants hold nothing at the start
         target = np.asarray(self.starting_market.target_shares)
         sample = self._calibration_sample()
         sample = sample[sample < n]
-        home = base.home_term[:, :n_open]
+        home = base.home_term[:n, :n_open]
         first = choice.berry_intercepts(target, base.size[sample], home[sample])
-        provider = choice.draw_choices(home[:n] + first, self.rng)
-        provider = choice.rebalance(provider, base.size[:n], target)
-        base.holdings[np.arange(n), provider] = base.size[:n]
-        base.provider[:n] = provider
+        pieces = p.review_period
+        held = np.zeros((n, n_open), dtype=bool)
+        vendor = np.empty((pieces, n), dtype=np.int64)
+        for k in range(pieces):
+            vendor[k] = choice.draw_choices(home + first - p.multicloud_cost * ~held, self.rng)
+            held[np.arange(n), vendor[k]] = True
+        amount = np.tile(base.size[:n] / pieces, pieces)
+        vendor = choice.rebalance(vendor.ravel(), amount, target)
+        firm = np.tile(np.arange(n), pieces)
+        np.add.at(base.holdings, (firm, vendor), amount)
+        base.provider[:n] = base.holdings[:n].argmax(axis=1)
 
     def _draw_starting_commitments(self) -> None:
         """Starting workloads are committed as the starting discount's take-up says, with terms
