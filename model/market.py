@@ -420,8 +420,8 @@ class CloudMarket(mesa.Model):
     def _assign_initial_providers(self) -> None:
         """Draw the starting customers' workloads so that spend shares match the scenario's (sampling noise repaired).
 
-        Each customer's spend is the sum of ``review_period`` equal workloads it placed in
-        the past, one after another, by the new-workload logit on the home-region term and
+        Each customer's spend is the sum of ``review_period`` workloads it placed in the past,
+        one a quarter (each grown with the market since), by the new-workload logit on the home-region term and
         intercepts that reproduce the target shares, with the multi-cloud cost on vendors
         it did not use yet: so providers cluster by region, and the market starts with the
         multi-homing its own rule produces, not with every customer at one vendor. A greedy
@@ -440,7 +440,10 @@ class CloudMarket(mesa.Model):
         for k in range(pieces):
             vendor[k] = choice.draw_choices(home + first - p.multicloud_cost * ~held, self.rng)
             held[np.arange(n), vendor[k]] = True
-        amount = np.tile(base.size[:n] / pieces, pieces)
+        # a workload placed k quarters before another has grown with the market since: the
+        # older, the smaller (and no two pieces tie for the largest holding)
+        vintage = (1.0 + max(p.market_growth, 0.01)) ** np.arange(pieces)
+        amount = np.outer(vintage / vintage.sum(), base.size[:n]).ravel()
         vendor = choice.rebalance(vendor.ravel(), amount, target)
         firm = np.tile(np.arange(n), pieces)
         np.add.at(base.holdings, (firm, vendor), amount)
