@@ -4,8 +4,9 @@ Layout of a store directory (readable by DuckDB or pandas without this package):
 
     manifest.json         spec, its hash, software versions, git commit, times
     runs.parquet          one row per run: run_id, swept parameters, point, replication,
-                          seed, status (done | failed), error, wall_s, part, then every
-                          other parameter of model/params.py (lists as list<string>)
+                          seed, status (done | failed), error, wall_s, part, market_sha256,
+                          vendors_sha256, then every other parameter of model/params.py
+                          (lists as list<string>)
     runs.journal          (only while a sweep runs or after a kill) JSON lines of runs
                           finished since runs.parquet was last rewritten
     market/<part>.parquet    rows of several runs: run_id, step, period, hhi, cr3, ...
@@ -15,8 +16,16 @@ A part file holds the rows of every run that one task of a sweep completed (a fe
 seconds of work), so a store of thousands of small runs holds few files. Its footer
 lists those run ids (key ``cloudmarket.run_ids``) and the run table names each done
 run's part (column ``part``), so a footer read checks that a run's rows are there
-(:meth:`Store.check`). Stores written before parts held several runs have one file per
-run, named by the run id, and no ``part`` column; they read the same way.
+(:meth:`Store.check`). The run table also records the SHA-256 of each part's bytes
+(``market_sha256``, ``vendors_sha256``), so a part whose content changed after it was
+written (a flipped byte, a page overwritten) is found, not read; parts are also written
+with Parquet page checksums (CRC), which is what vouches for them when the run table is
+lost and :func:`cloudmarket.experiments.runner.sweep` rebuilds it from the part footers.
+Readers read only the part files that done runs name, given to DuckDB as a list of files
+(never a glob: a store path may hold ``*`` or ``[``); a part no done run names (left by a
+kill, or copied in by hand) is ignored, reported by ``status`` and removed by ``sweep``.
+Stores written before parts held several runs have one file per run, named by the run id,
+and no ``part`` column; stores written before the hashes have none; they read the same way.
 
 Every file is written to a hidden temporary name and renamed into place (``os.replace``
 is atomic), so a reader, or a resume after SIGKILL, never sees half a file. A run counts
@@ -26,7 +35,8 @@ is appended to ``runs.journal``; every second or so, and at the end of a sweep,
 package see both, a journal line winning over the row of runs.parquet
 (:meth:`Store.read_run_rows`); a reader without it sees runs.parquet, complete once the
 sweep has ended. Part files that no done run names (a kill between the two writes) are
-removed by :meth:`Store.clean` before runs resume.
+removed by :meth:`Store.clean` before runs resume. Every record read (manifest, journal
+line, run table row) is checked for its fields' types before use: a bad one is named.
 
 Example
 -------
@@ -43,8 +53,10 @@ Example
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
+import re
 from collections.abc import Callable, Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -60,7 +72,9 @@ MANIFEST = "manifest.json"
 RUNS = "runs.parquet"
 JOURNAL = "runs.journal"
 TABLES = ("market", "vendors")
-RUN_COLUMNS = ("run_id", "point", "replication", "seed", "status", "error", "wall_s", "part")
+RUN_COLUMNS = ("run_id", "point", "replication", "seed", "status", "error", "wall_s", "part", "market_sha256",
+               "vendors_sha256")
+LAYOUT_COLUMNS = ("part", "market_sha256", "vendors_sha256")  # where a run's rows are, not what it computed
 RUN_IDS_KEY = b"cloudmarket.run_ids"
 LOCK = ".lock"
 STATUSES = ("done", "failed")
@@ -96,25 +110,48 @@ def os_error_text(err: OSError) -> str:
 
 @dataclass
 class Integrity:
-    """What :meth:`Store.check` found: done runs whose rows are missing or unreadable, bad files."""
+    """What :meth:`Store.check` found.
+
+    ``damaged``: done runs whose rows are missing, unreadable or changed (run_id -> why);
+    ``bad_parts``: the part files at fault (path -> why); ``orphans``: part files no done
+    run names (ignored by readers, removed by a sweep); ``lost``: part files found while
+    the run table is gone (runs.parquet and the journal both missing), which a sweep
+    rebuilds it from.
+    """
 
     damaged: dict[str, str] = field(default_factory=dict)  # run_id -> why
     bad_parts: dict[Path, str] = field(default_factory=dict)  # part file -> why
+    orphans: list[Path] = field(default_factory=list)
+    lost: list[Path] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return not self.damaged and not self.bad_parts
+        """Nothing damaged and the run table present (orphans are left out of every read)."""
+        return not self.damaged and not self.bad_parts and not self.lost
 
     def describe(self, limit: int = 10) -> str:
         """One line per problem (at most ``limit`` of each kind)."""
-        lines = [f"{path}: {why}" for path, why in list(self.bad_parts.items())[:limit]]
+        lines = []
+        if self.lost:
+            lines.append(f"the run table is lost: no {RUNS} and no {JOURNAL}, but {len(self.lost)} part files hold "
+                         "runs; `cloudmarket sweep SPEC --out DIR` with the store's spec rebuilds it from the "
+                         "part files (nothing is re-run)")
+        lines += [f"{path}: {why}" for path, why in list(self.bad_parts.items())[:limit]]
         if len(self.bad_parts) > limit:
             lines.append(f"... and {len(self.bad_parts) - limit} more damaged files")
         ids = sorted(self.damaged)
         if ids:
-            lines.append(f"{len(ids)} done runs have missing or unreadable rows: {', '.join(ids[:limit])}"
-                         + (" ..." if len(ids) > limit else ""))
+            lines.append(f"{len(ids)} done runs have rows that are missing, unreadable or changed: "
+                         f"{', '.join(ids[:limit])}" + (" ..." if len(ids) > limit else ""))
         return "\n".join(lines)
+
+    def describe_orphans(self, limit: int = 10) -> str:
+        """The part files no done run names, in one line ('' when there are none)."""
+        if not self.orphans:
+            return ""
+        names = ", ".join(str(p) for p in self.orphans[:limit]) + (" ..." if len(self.orphans) > limit else "")
+        return (f"{len(self.orphans)} part files hold no run recorded as done (left by a killed sweep, or copied "
+                f"in): readers ignore them, `cloudmarket sweep` removes them: {names}")
 
 
 class Store:
@@ -156,7 +193,7 @@ class Store:
             raise StoreError(f"{err}; choose a writable directory") from None
 
     def read_manifest(self) -> dict[str, Any]:
-        """The manifest as a dict; StoreError naming the file if there is none or it is damaged."""
+        """The manifest as a dict; StoreError naming the file and the field if there is none or it is damaged."""
         path = self.root / MANIFEST
         try:
             text = path.read_text(encoding="utf-8")
@@ -169,7 +206,7 @@ class Store:
         except json.JSONDecodeError as err:
             raise StoreError(f"{path}: damaged (not valid JSON: {err}); restore it from a copy, "
                              "or run the experiment into a new --out directory") from None
-        problem = _manifest_problem(manifest)
+        problem = manifest_problem(manifest)
         if problem:
             raise StoreError(f"{path}: damaged ({problem}); restore it from a copy, "
                              "or run the experiment into a new --out directory")
@@ -183,37 +220,51 @@ class Store:
         """The run table with journal rows applied, as an Arrow table.
 
         With ``check`` (the default) the part files of every done run are checked first
-        (:meth:`check`, a footer read each): a store with missing or unreadable rows raises
-        StoreError naming them, rather than giving tables that are silently short. The
-        ``part`` column is left out: it says how the store is laid out, which depends on
-        how runs were grouped, not on what they computed.
+        (:meth:`check`: footers and content hashes): a store with missing, unreadable or
+        changed rows, or whose run table is lost, raises StoreError naming them, rather
+        than giving tables that are silently short or wrong. The layout columns (``part``
+        and the hashes) are left out: they say how runs were grouped into files, not what
+        they computed.
         """
         swept = self.read_manifest()["design"]["swept"] if self.exists() else []
         rows = self.read_run_rows()
         if check:
-            found = self.check(rows)
-            if not found.ok:
-                raise StoreError(f"{self.root}: damaged store:\n{found.describe()}\n"
-                                 "run the same `cloudmarket sweep SPEC --out DIR` again to re-run these runs")
-        return runs_table(rows, swept).drop_columns(["part"])
+            self.refuse_damage(self.check(rows))
+        table = runs_table(rows, swept)
+        return table.drop_columns([c for c in LAYOUT_COLUMNS if c in table.column_names])
+
+    def refuse_damage(self, found: Integrity) -> None:
+        """Raise StoreError describing ``found`` unless the store reads whole and right."""
+        if not found.ok:
+            repair = ("" if found.lost and not found.damaged and not found.bad_parts else
+                      "\nrun the same `cloudmarket sweep SPEC --out DIR` again to re-run these runs")
+            raise StoreError(f"{self.root}: damaged store:\n{found.describe()}{repair}")
 
     def read_run_rows(self) -> list[dict[str, Any]]:
-        """Run records as plain dicts, runs.parquet updated by the journal (later rows win)."""
+        """Run records as plain dicts, runs.parquet updated by the journal (later rows win).
+
+        Every record is checked (:func:`record_problem`); a bad one raises StoreError naming
+        the file and the row or line.
+        """
         path = self.root / RUNS
         rows: dict[str, dict[str, Any]] = {}
         if path.exists():
+            redo = ("move it away and run the same sweep again to rebuild it from the part files, "
+                    "or restore it from a copy")
             try:
                 # No Arrow threads (read pool, pre-buffering I/O pool) for this small table: they would
                 # outlive the read, and a driver with threads starts its pool the slow way (runner.pool_context)
                 table = pq.ParquetFile(path, pre_buffer=False).read(use_threads=False)
             except (pa.ArrowException, OSError) as err:
-                raise StoreError(f"{path}: damaged (cannot be read as Parquet: {err}); move it away and run "
-                                 "the same sweep again to redo the runs, or restore it from a copy") from None
-            missing = [c for c in ("run_id", "status") if c not in table.column_names]
-            if missing:
-                raise StoreError(f"{path}: damaged (no column {', '.join(missing)}); move it away and run "
-                                 "the same sweep again to redo the runs, or restore it from a copy")
-            rows = {r["run_id"]: r for r in table.to_pylist()}
+                raise StoreError(f"{path}: damaged (cannot be read as Parquet: {err}); {redo}") from None
+            problem = _schema_problem(table.schema)
+            if problem:
+                raise StoreError(f"{path}: damaged ({problem}); {redo}")
+            for index, row in enumerate(table.to_pylist()):
+                problem = record_problem(row, parameters=False)
+                if problem:
+                    raise StoreError(f"{path}: damaged (row {index + 1}: {problem}); {redo}")
+                rows[row["run_id"]] = row
         for row in self._journal_rows():
             rows[row["run_id"]] = row
         return list(rows.values())
@@ -237,8 +288,9 @@ class Store:
                 if number == len(lines):  # the last line, without its newline: cut short by a kill
                     continue
                 row = None
-            if not (isinstance(row, dict) and isinstance(row.get("run_id"), str) and row.get("status") in STATUSES):
-                raise StoreError(f"{path}: line {number} is damaged (not a run record: {line[:80]!r}); "
+            problem = "not a run record" if not isinstance(row, dict) else record_problem(row)
+            if problem:
+                raise StoreError(f"{path}: line {number} is damaged ({problem}: {line[:80]!r}); "
                                  "remove that line and run the same command again")
             rows.append(row)
         return rows
@@ -247,26 +299,35 @@ class Store:
         """Where part ``part`` of ``table`` ("market" or "vendors") lives."""
         return self.root / table / f"{part}.parquet"
 
-    def check(self, rows: list[dict[str, Any]] | None = None, strict: bool = False) -> Integrity:
-        """Check that every done run's rows are in a readable part file (footer reads only).
+    def done_parts(self, table: str, rows: list[dict[str, Any]] | None = None) -> list[Path]:
+        """The part files of ``table`` that done runs name, sorted: what readers read (and nothing else)."""
+        rows = self.read_run_rows() if rows is None else rows
+        return sorted({self.part_path(table, part_of(r)) for r in rows if r.get("status") == "done"})
 
-        A part is damaged when it is missing, cannot be read, lacks a run the run table puts
-        there, or holds a run the run table records as done in another part (a reader of
-        the folder would count it twice). ``strict`` (for a sweep about to run what is not
-        done) also counts a part holding runs not recorded as done, which a resume would
-        otherwise run a second time. Every run of a damaged part is damaged. Part files no
-        run names are only checked to be readable: a reader of the folder (DuckDB, pandas)
-        would fail on them.
+    def check(self, rows: list[dict[str, Any]] | None = None) -> Integrity:
+        """Check that every done run's rows are in an intact part file, and nothing else is.
+
+        A part that done runs name is damaged when it is missing, cannot be read, lacks a
+        run the run table puts there, holds a run not recorded as done there (recorded in
+        another part, recorded as failed, or not recorded at all: a run table edited or cut
+        short), or its bytes no longer have the SHA-256 the run table recorded. Every run
+        of a damaged part is damaged. Part files no done run names are orphans; when the
+        run table is lost (no runs.parquet, no journal) they are listed as ``lost``.
         """
         rows = self.read_run_rows() if rows is None else rows
         found = Integrity()
         parts: dict[str, list[str]] = {}
+        digests: dict[tuple[str, str], set[str]] = {}
         home: dict[str, str] = {}
         for row in rows:
             if row.get("status") == "done":
                 part = part_of(row)
                 parts.setdefault(part, []).append(row["run_id"])
                 home[row["run_id"]] = part
+                for table in TABLES:
+                    if row.get(f"{table}_sha256"):
+                        digests.setdefault((table, part), set()).add(row[f"{table}_sha256"])
+        table_lost = not rows and not (self.root / RUNS).exists() and not (self.root / JOURNAL).exists()
         for table in TABLES:
             folder = self.root / table
             present = {p.stem: p for p in folder.glob("*.parquet")} if folder.is_dir() else {}
@@ -281,22 +342,35 @@ class Store:
                     except (pa.ArrowException, OSError, ValueError) as err:
                         why = f"unreadable ({err})"
                     else:
-                        if held is not None and not set(run_ids) <= set(held):
-                            why = "does not hold every run the run table puts there"
-                        elif held is not None and any(home.get(r, part) != part for r in held):
-                            why = "also holds runs recorded in another part"
-                        elif held is not None and strict and not set(held) <= set(run_ids):
-                            why = "holds runs not recorded as done"
+                        why = _holding_problem(held, run_ids, part, home)
+                    if why is None and (table, part) in digests:
+                        why = _digest_problem(path, digests[(table, part)])
                 if why:
                     found.bad_parts[path] = why
-                    found.damaged.update((rid, f"{table} rows {why}") for rid in run_ids)
-            for stem, path in present.items():
-                if stem not in parts:
-                    try:
-                        pq.read_metadata(path)
-                    except (pa.ArrowException, OSError) as err:
-                        found.bad_parts[path] = f"unreadable ({err})"
+                    found.damaged.update((rid, f"{table} part {path.name}: {why}") for rid in run_ids)
+            strays = sorted(path for stem, path in present.items() if stem not in parts)
+            (found.lost if table_lost else found.orphans).extend(strays)
         return found
+
+    def verified_part(self, part: str) -> tuple[list[str], dict[str, str]] | None:
+        """Run ids and SHA-256 of part ``part``, when both tables' files hold the same runs and read whole.
+
+        Reading whole checks every page's CRC (Parquet page checksums, written by
+        :func:`encode_runs`): a part whose content changed, or that was cut short, gives None.
+        """
+        ids, digests = None, {}
+        for table in TABLES:
+            path = self.part_path(table, part)
+            try:
+                held = part_run_ids(path)
+                pq.ParquetFile(path, page_checksum_verification=True).read(use_threads=False)
+                digests[f"{table}_sha256"] = file_sha256(path)
+            except (pa.ArrowException, OSError, ValueError):
+                return None
+            if held is None or (ids is not None and held != ids):
+                return None
+            ids = held
+        return ids, digests
 
     # ---------------------------------------------------------------- writing
     @contextmanager
@@ -368,10 +442,133 @@ def part_of(row: dict[str, Any]) -> str:
 def part_run_ids(path: Path) -> list[str] | None:
     """Run ids a part file's footer lists (None for files written before footers listed them)."""
     metadata = pq.read_metadata(path).metadata or {}
-    return json.loads(metadata[RUN_IDS_KEY]) if RUN_IDS_KEY in metadata else None
+    if RUN_IDS_KEY not in metadata:
+        return None
+    ids = json.loads(metadata[RUN_IDS_KEY])
+    if not (isinstance(ids, list) and all(isinstance(i, str) for i in ids)):
+        raise ValueError(f"its footer's {RUN_IDS_KEY.decode()} is not a list of run ids")
+    return ids
 
 
-def _manifest_problem(manifest: Any) -> str | None:
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file's bytes, in hex (read in blocks: a part may be large)."""
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+def _holding_problem(held: list[str] | None, run_ids: list[str], part: str, home: dict[str, str]) -> str | None:
+    """Why a part's footer does not match the runs the run table puts in it (None: it does)."""
+    if held is None:  # written before footers listed run ids
+        return None
+    if not set(run_ids) <= set(held):
+        lost = sorted(set(run_ids) - set(held))
+        return (f"does not hold every run the run table puts there ({len(lost)} missing: "
+                f"{', '.join(lost[:3])}{' ...' if len(lost) > 3 else ''})")
+    if any(home.get(r, part) != part for r in held):
+        return "also holds runs recorded in another part"
+    unrecorded = [r for r in held if r not in home]
+    if unrecorded:
+        return (f"holds {len(unrecorded)} runs the run table does not record as done ({', '.join(unrecorded[:3])}"
+                f"{' ...' if len(unrecorded) > 3 else ''}): {RUNS} or {JOURNAL} was edited or cut short")
+    return None
+
+
+def _digest_problem(path: Path, recorded: set[str]) -> str | None:
+    """Why a part's bytes do not match the SHA-256 the run table recorded for them (None: they do)."""
+    if len(recorded) > 1:
+        return "the run table records different SHA-256 hashes for it (a damaged record)"
+    if file_sha256(path) not in recorded:
+        return "content changed since it was written (its SHA-256 differs from the one the run table recorded)"
+    return None
+
+
+_PART_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def record_problem(row: dict[str, Any], parameters: bool = True) -> str | None:
+    """What is wrong with a run record's fields, in words naming the field (None: nothing).
+
+    Checked: run_id and status; point, replication and seed (whole numbers >= 0); error
+    and wall_s; part (a plain file name: it becomes a path); the hashes; and with
+    ``parameters`` every model parameter present has its schema's type (a run table read
+    from Parquet has its parameter types checked once, by its schema).
+
+    >>> record_problem({"run_id": "ab", "status": "done", "point": 0, "replication": "1", "seed": 3})
+    "replication = '1': must be a whole number >= 0"
+    >>> record_problem({"run_id": None, "status": "done"})
+    'run_id = None: must be a non-empty string'
+    """
+    def bad(name: str, allowed: str) -> str:
+        return f"{name} = {row.get(name)!r}: {allowed}"
+
+    if not isinstance(row.get("run_id"), str) or not row["run_id"]:
+        return bad("run_id", "must be a non-empty string")
+    if row.get("status") not in STATUSES:
+        return bad("status", f"must be one of {' | '.join(STATUSES)}")
+    for name in ("point", "replication", "seed"):
+        value = row.get(name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            return bad(name, "must be a whole number >= 0")
+    if row.get("error") is not None and not isinstance(row["error"], str):
+        return bad("error", "must be text or null")
+    wall = row.get("wall_s")
+    if wall is not None and (isinstance(wall, bool) or not isinstance(wall, (int, float))):
+        return bad("wall_s", "must be a number or null")
+    part = row.get("part")
+    if part is not None and not (isinstance(part, str) and _PART_NAME.fullmatch(part)):
+        return bad("part", "must be a part file's name (letters, digits, - and _) or null")
+    if row["status"] == "done" and part is None and not _PART_NAME.fullmatch(row["run_id"]):
+        return bad("run_id", "names no part file (a done run of an older store is its own part)")
+    for table in TABLES:
+        digest = row.get(f"{table}_sha256")
+        if digest is not None and not (isinstance(digest, str) and _SHA256.fullmatch(digest)):
+            return bad(f"{table}_sha256", "must be 64 hex digits or null")
+    if parameters:
+        from cloudmarket.model.params import SCHEMA
+
+        for name, entry in SCHEMA.items():
+            value = row.get(name)
+            if value is not None and not _PARAM_CHECKS[entry.kind](value):
+                return bad(name, f"must be a {entry.kind} (model/params.py)")
+    return None
+
+
+_PARAM_CHECKS = {
+    "float": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "bool": lambda v: isinstance(v, bool),
+    "str": lambda v: isinstance(v, str),
+    "list": lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
+}
+
+
+def _schema_problem(schema: pa.Schema) -> str | None:
+    """What is wrong with runs.parquet's column types (None: nothing); run_id and status are required."""
+    from cloudmarket.model.params import SCHEMA
+
+    missing = [c for c in ("run_id", "status") if c not in schema.names]
+    if missing:
+        return f"no column {', '.join(missing)}"
+    for name in schema.names:
+        want = _RUN_TYPES.get(name) or (_PARAM_TYPES[SCHEMA[name].kind] if name in SCHEMA else None)
+        got = schema.field(name).type
+        if want is not None and got != want and not pa.types.is_null(got):
+            if pa.types.is_integer(want) and pa.types.is_integer(got):
+                continue
+            return f"column {name} is {got}, not {want}"
+    return None
+
+
+def manifest_problem(manifest: Any) -> str | None:
+    """What is wrong with a manifest, naming the field (None: nothing).
+
+    The spec it records (``spec.canonical``) is validated as a spec file would be, and
+    ``design.swept`` must name its swept parameters in its order: readers group runs by it.
+
+    >>> manifest_problem({"name": "x", "design": {"swept": [], "runs": "lots", "points": 1}, "spec": {"canonical": {}}})
+    "design.runs = 'lots': must be a whole number >= 0"
+    """
     if not isinstance(manifest, dict):
         return "not a JSON object"
     for path in (("name",), ("design", "swept"), ("design", "runs"), ("design", "points"), ("spec", "canonical")):
@@ -380,8 +577,66 @@ def _manifest_problem(manifest: Any) -> str | None:
             if not isinstance(node, dict) or key not in node:
                 return f"no {'.'.join(path)}"
             node = node[key]
-    if not isinstance(manifest["design"]["swept"], list) or not isinstance(manifest["spec"]["canonical"], dict):
-        return "design.swept or spec.canonical has the wrong type"
+    design, canonical = manifest["design"], manifest["spec"]["canonical"]
+    if not isinstance(manifest["name"], str):
+        return f"name = {manifest['name']!r}: must be text"
+    for key in ("runs", "points", "replications"):
+        value = design.get(key, 0)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            return f"design.{key} = {value!r}: must be a whole number >= 0"
+    blocks = design.get("lhs_blocks")
+    if blocks is not None and not (isinstance(blocks, list) and blocks
+                                   and all(isinstance(b, int) and not isinstance(b, bool) and b >= 1 for b in blocks)):
+        return f"design.lhs_blocks = {blocks!r}: must be a list of whole numbers >= 1, or null"
+    if not isinstance(canonical, dict):
+        return "spec.canonical: must be an object"
+    problem = _canonical_problem(canonical)
+    if problem:
+        return f"spec.canonical: {problem}"
+    swept = list(canonical["values"] or canonical["ranges"])
+    if design["swept"] != swept:
+        return (f"design.swept = {design['swept']!r} does not match the spec's swept parameters {swept!r} "
+                "(readers group runs by them)")
+    if canonical["design"] == "lhs" and blocks is not None and sum(blocks) != canonical["samples"]:
+        return f"design.lhs_blocks = {blocks!r}: must add up to the spec's samples ({canonical['samples']})"
+    return None
+
+
+_CANONICAL_KEYS = ("name", "seed", "collect", "design", "parameters", "values", "ranges", "replications", "samples")
+
+
+def _canonical_problem(canonical: dict[str, Any]) -> str | None:
+    """A stored spec, validated as the spec file it came from would be (None: valid)."""
+    from cloudmarket.experiments.spec import MISSING, SpecError, spec_from_dict
+    from cloudmarket.model.params import SCHEMA
+
+    missing = [k for k in _CANONICAL_KEYS if k not in canonical]
+    if missing:
+        return f"no {', '.join(missing)}"
+    for key in ("parameters", "values", "ranges"):
+        if not isinstance(canonical[key], dict):
+            return f"{key} = {canonical[key]!r}: must be an object"
+    sweep: dict[str, Any] = {"design": canonical["design"]}
+    if canonical["design"] == "grid":
+        sweep["values"] = canonical["values"]
+        if canonical["ranges"] or canonical["samples"] is not None:
+            return "a grid design has no ranges or samples"
+    else:
+        if canonical["values"]:
+            return f"a {canonical['design']!r} design has no values"
+        # ranges are stored as floats; a whole-number parameter's bounds are whole numbers
+        sweep["ranges"] = {k: [int(x) if isinstance(x, float) and x.is_integer() and k in SCHEMA
+                               and SCHEMA[k].kind == "int" else x for x in v] if isinstance(v, list) else v
+                           for k, v in canonical["ranges"].items()}
+        sweep["samples"] = canonical["samples"]
+    document = {"experiment": {"name": canonical["name"], "replications": canonical["replications"],
+                               "seed": canonical["seed"], "collect": canonical["collect"],
+                               "description": canonical.get("description", "")},
+                "parameters": canonical["parameters"], "sweep": sweep}
+    try:
+        spec_from_dict(document, source="spec.canonical")
+    except SpecError as err:
+        return f"{err.path}{'' if err.value is MISSING else f' = {err.value!r}'}: {err.allowed}"
     return None
 
 
@@ -416,7 +671,7 @@ def encode_runs(runs: list[tuple[str, dict[str, np.ndarray]]]) -> bytes:
     ids = json.dumps([rid for rid, _ in runs]).encode()
     table = table.replace_schema_metadata({**(table.schema.metadata or {}), RUN_IDS_KEY: ids})
     sink = pa.BufferOutputStream()
-    pq.write_table(table, sink)
+    pq.write_table(table, sink, write_page_checksum=True)  # a CRC per page: see Store.verified_part
     return sink.getvalue().to_pybytes()
 
 
@@ -458,6 +713,7 @@ def runs_table(rows: Iterable[dict[str, Any]], swept: Iterable[str]) -> pa.Table
 
 
 _RUN_TYPES = {"run_id": pa.string(), "point": pa.int64(), "replication": pa.int64(), "seed": pa.int64(),
-              "status": pa.string(), "error": pa.string(), "wall_s": pa.float64(), "part": pa.string()}
+              "status": pa.string(), "error": pa.string(), "wall_s": pa.float64(), "part": pa.string(),
+              "market_sha256": pa.string(), "vendors_sha256": pa.string()}
 _PARAM_TYPES = {"float": pa.float64(), "int": pa.int64(), "bool": pa.bool_(), "str": pa.string(),
                 "list": pa.list_(pa.string())}

@@ -141,7 +141,7 @@ def test_journal_record_of_an_unknown_run_is_named_not_counted(store, capsys):
     assert main(["status", str(store)]) == 0
 
 
-def test_damaged_run_table_then_moved_away_is_redone(store, pristine, monkeypatch, capsys):
+def test_damaged_run_table_then_moved_away_is_rebuilt_from_the_parts(store, pristine, monkeypatch, capsys):
     (store / RUNS).write_bytes(b"PAR1 not really")
     for argv in (["status", str(store)], ["summary", str(store)]):
         assert main(argv) == 2
@@ -149,11 +149,12 @@ def test_damaged_run_table_then_moved_away_is_redone(store, pristine, monkeypatc
     with pytest.raises(StoreError, match="runs.parquet"):
         load_results(store).runs
     assert sweep(store) == 2
-    # repair as the message says: move it away, run the same sweep
+    # repair as the message says: move it away, run the same sweep: rebuilt from the parts, nothing re-run
     (store / RUNS).rename(store.parent / "runs.parquet.damaged")
     counting = Counting()
     monkeypatch.setattr(model_run, "simulate_columns", counting)
-    assert sweep(store) == 0 and len(counting.calls) == 9
+    assert sweep(store) == 0 and counting.calls == []
+    assert "rebuilt the lost run table" in capsys.readouterr().err
     assert_same_tables(store, pristine / "store")
 
 
@@ -184,11 +185,12 @@ def test_damaged_journal_line_is_named_and_removing_it_repairs(store, capsys):
 
 def test_a_line_cut_short_does_not_swallow_the_next_record(tmp_path):
     s = Store(tmp_path)
-    (tmp_path / JOURNAL).write_text('{"run_id": "a", "status": "done"}\n{"run_id": "b", "sta')
-    s.append_journal([{"run_id": "c", "status": "failed"}])
+    first = '{"run_id": "a", "status": "done", "point": 0, "replication": 0, "seed": 1}\n{"run_id": "b", "sta'
+    (tmp_path / JOURNAL).write_text(first)
+    s.append_journal([{"run_id": "c", "status": "failed", "point": 0, "replication": 1, "seed": 2}])
     with pytest.raises(StoreError, match="line 2"):  # the cut line is no longer the last one: named
         s.read_run_rows()
-    (tmp_path / JOURNAL).write_text('{"run_id": "a", "status": "done"}\n{"run_id": "b", "sta')
+    (tmp_path / JOURNAL).write_text(first)
     assert [r["run_id"] for r in s.read_run_rows()] == ["a"]  # the last, cut line: a kill, skipped
 
 
