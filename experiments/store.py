@@ -588,6 +588,9 @@ def manifest_problem(manifest: Any) -> str | None:
     if blocks is not None and not (isinstance(blocks, list) and blocks
                                    and all(isinstance(b, int) and not isinstance(b, bool) and b >= 1 for b in blocks)):
         return f"design.lhs_blocks = {blocks!r}: must be a list of whole numbers >= 1, or null"
+    sweeps = manifest.get("sweeps", [])
+    if not (isinstance(sweeps, list) and all(isinstance(s, dict) for s in sweeps)):
+        return "sweeps: must be a list of objects (one per sweep)"
     if not isinstance(canonical, dict):
         return "spec.canonical: must be an object"
     problem = _canonical_problem(canonical)
@@ -597,7 +600,7 @@ def manifest_problem(manifest: Any) -> str | None:
     if design["swept"] != swept:
         return (f"design.swept = {design['swept']!r} does not match the spec's swept parameters {swept!r} "
                 "(readers group runs by them)")
-    if canonical["design"] == "lhs" and blocks is not None and sum(blocks) != canonical["samples"]:
+    if canonical["design"] == "lhs" and (blocks is None or sum(blocks) != canonical["samples"]):
         return f"design.lhs_blocks = {blocks!r}: must add up to the spec's samples ({canonical['samples']})"
     return None
 
