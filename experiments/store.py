@@ -141,7 +141,7 @@ class Integrity:
             lines.append(f"... and {len(self.bad_parts) - limit} more damaged files")
         ids = sorted(self.damaged)
         if ids:
-            lines.append(f"{len(ids)} done runs have rows that are missing, unreadable or changed: "
+            lines.append(f"{len(ids)} done runs have missing or unreadable rows, or rows changed since written: "
                          f"{', '.join(ids[:limit])}" + (" ..." if len(ids) > limit else ""))
         return "\n".join(lines)
 
