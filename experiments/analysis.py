@@ -123,6 +123,7 @@ class Results:
         rows = self._store.read_run_rows()
         if not self._checked:
             self._store.refuse_damage(self._store.check(rows))
+        self._store.refuse_mislabelled(rows, self.manifest)
         return rows
 
     def part_files(self, table: str) -> list[Path]:

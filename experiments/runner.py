@@ -98,6 +98,7 @@ class SweepReport:
     why: dict[str, str] = field(default_factory=dict)  # run_id of a repaired run -> what was wrong with its rows
     rebuilt: int = 0  # runs whose records were rebuilt from the part files (the run table was lost)
     removed: int = 0  # part files no done run named, removed
+    renumbered: int = 0  # records whose point, replication or seed did not follow from their parameters
 
     def notes(self) -> list[str]:
         """What this sweep repaired, one line each, naming the cause (for stderr)."""
@@ -105,6 +106,9 @@ class SweepReport:
         if self.rebuilt:
             lines.append(f"rebuilt the lost run table ({RUNS}) from the part files: {self.rebuilt} done runs "
                          "recovered, none re-run")
+        if self.renumbered:
+            lines.append(f"renumbered {self.renumbered} run records whose point, replication or seed did not follow "
+                         "from their parameters (an edited record, or points numbered by key order)")
         if self.removed:
             lines.append(f"removed {self.removed} part files that no done run named (left by a kill, or copied in)")
         if self.repaired:
@@ -616,11 +620,20 @@ def _sweep_into(spec: Spec, store: Store, tasks: list[RunTask], manifest: dict[s
             raise SpecChangedError(spec.source, f"does not reproduce the runs in {store.root}", MISSING,
                                    f"{len(strangers)} stored runs are not runs this spec gives (first: "
                                    f"{', '.join(strangers[:3])}); {stranger_cause(rows[strangers[0]], tasks)}")
+        # A run's place in the design follows from its parameters (its id): records numbered
+        # otherwise (edited, or written by a version that numbered points by key order) are renumbered.
+        by_id = {t.run_id: t for t in tasks}
+        renumbered = 0
+        for rid, row in rows.items():
+            task = by_id[rid]
+            if (row["point"], row["replication"], row["seed"]) != (task.point, task.replication, task.seed):
+                rows[rid] = {**row, "point": task.point, "replication": task.replication, "seed": task.seed}
+                renumbered += 1
         integrity = store.check(list(rows.values()))
         done = {rid for rid, r in rows.items() if r["status"] == "done" and rid not in integrity.damaged}
         removed = len([p for p in integrity.orphans if p.parent.name == "market"])
         store.clean({part_of(rows[rid]) for rid in done})
-        if integrity.damaged or rebuilt or (store.root / JOURNAL).exists():
+        if integrity.damaged or rebuilt or renumbered or (store.root / JOURNAL).exists():
             # Fold the journal (and any line cut short by a kill) into runs.parquet before appending.
             store.write_runs(rows.values(), spec.swept)
         started = _now()
@@ -682,7 +695,7 @@ def _sweep_into(spec: Spec, store: Store, tasks: list[RunTask], manifest: dict[s
                        ran=len(todo), wall_s=time.perf_counter() - start,
                        failures=[(rid, _last_line(err)) for rid, err in failed_now],
                        repaired=sorted(integrity.damaged), why=dict(integrity.damaged), rebuilt=rebuilt,
-                       removed=removed)
+                       removed=removed, renumbered=renumbered)
 
 
 def stranger_cause(row: dict[str, Any], tasks: list[RunTask]) -> str:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cloudmarket.experiments.store import Store
+from cloudmarket.experiments.store import Store, design_problem
 
 WHOLE, NEEDS_SWEEP = 0, 1
 
@@ -69,6 +69,10 @@ def status_report(root: str | Path) -> tuple[str, int]:
         lines += ["  " + line for line in detail.splitlines() if not line.startswith("the run table is lost")]
     if found.orphans:
         lines.append(found.describe_orphans())
+    mislabelled = design_problem(ours, manifest)
+    if mislabelled:
+        lines.append(f"run records disagree with the design: {mislabelled}; `cloudmarket sweep` renumbers them "
+                     "from their parameters")
     if strangers:
         lines.append(f"{len(strangers)} records are not runs of this experiment's design (a damaged record, or "
                      f"parameter defaults changed since): {', '.join(strangers[:10])}"
@@ -77,5 +81,5 @@ def status_report(root: str | Path) -> tuple[str, int]:
     if isinstance(last, dict) and last.get("started_at"):
         state = f"finished {last['finished_at']}" if last.get("finished_at") else "did not finish (killed or running)"
         lines.append(f"last sweep: {last.get('backend')} backend, started {last['started_at']}, {state}")
-    trouble = found.damaged or found.bad_parts or found.lost or found.orphans or strangers
+    trouble = found.damaged or found.bad_parts or found.lost or found.orphans or strangers or mislabelled
     return "\n".join(lines), NEEDS_SWEEP if trouble else WHOLE

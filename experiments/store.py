@@ -226,12 +226,23 @@ class Store:
         and the hashes) are left out: they say how runs were grouped into files, not what
         they computed.
         """
-        swept = self.read_manifest()["design"]["swept"] if self.exists() else []
+        manifest = self.read_manifest() if self.exists() else None
+        swept = manifest["design"]["swept"] if manifest else []
         rows = self.read_run_rows()
         if check:
             self.refuse_damage(self.check(rows))
+            if manifest:
+                self.refuse_mislabelled(rows, manifest)
         table = runs_table(rows, swept)
         return table.drop_columns([c for c in LAYOUT_COLUMNS if c in table.column_names])
+
+    def refuse_mislabelled(self, rows: list[dict[str, Any]], manifest: dict[str, Any]) -> None:
+        """Raise StoreError when run records disagree with the design (:func:`design_problem`)."""
+        problem = design_problem(rows, manifest)
+        if problem:
+            raise StoreError(f"{self.root / RUNS}: damaged ({problem}): a record was edited, or the store was "
+                             "extended by a version that numbered points by the order of the spec's keys; run the "
+                             "same `cloudmarket sweep SPEC --out DIR` again to renumber them from their parameters")
 
     def refuse_damage(self, found: Integrity) -> None:
         """Raise StoreError describing ``found`` unless the store reads whole and right."""
@@ -640,6 +651,46 @@ def _canonical_problem(canonical: dict[str, Any]) -> str | None:
         spec_from_dict(document, source="spec.canonical")
     except SpecError as err:
         return f"{err.path}{'' if err.value is MISSING else f' = {err.value!r}'}: {err.allowed}"
+    return None
+
+
+def design_problem(rows: list[dict[str, Any]], manifest: dict[str, Any]) -> str | None:
+    """Records that disagree with the design (None: none): what readers group runs by must hold.
+
+    Each point must hold one setting of the swept parameters, and no setting two points
+    (else ``summary`` pools or mislabels them); each replication's seed must be the one the
+    spec's seed gives it (common random numbers pair runs by it).
+
+    >>> m = {"design": {"swept": ["a"]}, "spec": {"canonical": {"seed": 0}}}
+    >>> from cloudmarket.experiments.sampling import replication_seed
+    >>> seed = replication_seed(0, 0)
+    >>> design_problem([{"run_id": "x", "point": 0, "replication": 0, "seed": seed, "a": 1.0},
+    ...                 {"run_id": "y", "point": 0, "replication": 0, "seed": seed, "a": 2.0}], m)
+    'point 0 holds runs of different settings of a (x: [1.0], y: [2.0])'
+    """
+    from cloudmarket.experiments.sampling import replication_seed
+
+    swept = manifest["design"]["swept"]
+    base = manifest["spec"]["canonical"]["seed"]
+    setting_of: dict[int, tuple[str, str]] = {}
+    point_of: dict[str, tuple[int, str]] = {}
+    seeds: dict[int, int] = {}
+    for row in rows:
+        setting = json.dumps([row.get(name) for name in swept], default=str)
+        point = row["point"]
+        if setting_of.setdefault(point, (setting, row["run_id"]))[0] != setting:
+            first_setting, first = setting_of[point]
+            return (f"point {point} holds runs of different settings of {', '.join(swept)} "
+                    f"({first}: {first_setting}, {row['run_id']}: {setting})")
+        if point_of.setdefault(setting, (point, row["run_id"]))[0] != point:
+            return (f"the setting {setting} of {', '.join(swept)} is in two points, {point_of[setting][0]} "
+                    f"({point_of[setting][1]}) and {point} ({row['run_id']})")
+        replication = row["replication"]
+        if replication not in seeds:
+            seeds[replication] = replication_seed(base, replication)
+        if row["seed"] != seeds[replication]:
+            return (f"run {row['run_id']}: seed {row['seed']} is not replication {replication}'s seed "
+                    f"({seeds[replication]})")
     return None
 
 

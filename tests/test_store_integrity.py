@@ -636,3 +636,20 @@ def test_sweep_fails_when_runs_parquet_cannot_be_rewritten(tmp_path, capsys, mon
                          "--quiet")
     assert code == 0 and counting.calls == [] and not (out / JOURNAL).exists()
     assert len(pd.read_parquet(out / RUNS)) == 9
+
+
+def test_points_numbered_against_their_parameters_are_refused_and_renumbered(store, pristine, capsys, monkeypatch):
+    """As a store extended with its keys reordered by an older version: `point` no longer follows the values."""
+    table = pq.read_table(store / RUNS)
+    rows = table.to_pylist()
+    other = next(r for r in rows if r["switching_cost"] != rows[0]["switching_cost"])
+    rows[0]["point"] = other["point"]
+    pq.write_table(table.from_pylist(rows, schema=table.schema), store / RUNS)
+    code, out, _ = run_cli(capsys, "status", str(store))
+    assert code == 1 and f"point {other['point']} holds runs of different settings of switching_cost" in out
+    readers_refuse(store, capsys, "holds runs of different settings")
+    monkeypatch.setattr(model_run, "simulate_columns", counting := Counting())
+    code, _, err = run_cli(capsys, "sweep", str(store.parent / "spec.toml"), "--out", str(store), "--backend",
+                           "serial", "--quiet")
+    assert code == 0 and counting.calls == [] and "renumbered 1 run records" in err
+    assert_same_tables(store, pristine / "store")
