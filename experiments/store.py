@@ -76,7 +76,6 @@ RUN_COLUMNS = ("run_id", "point", "replication", "seed", "status", "error", "wal
                "vendors_sha256")
 LAYOUT_COLUMNS = ("part", "market_sha256", "vendors_sha256")  # where a run's rows are, not what it computed
 RUN_IDS_KEY = b"cloudmarket.run_ids"
-LOCK = ".lock"
 STATUSES = ("done", "failed")
 
 
@@ -388,18 +387,24 @@ class Store:
     def locked(self):
         """Hold an exclusive lock on the store: two sweeps must not write one directory.
 
-        ``flock`` is released by the kernel when the process dies, even by SIGKILL.
+        The lock is on the store directory itself, not on a file in it: a lock file can be
+        deleted while a sweep holds it, and the next sweep would then lock a new one and
+        write beside the first. ``flock`` is released by the kernel when the process dies,
+        even by SIGKILL.
         """
         self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.root / LOCK, "w") as fh:
+        fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY)
+        try:
             try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 raise StoreError(f"{self.root}: another sweep is writing this store") from None
             try:
                 yield self
             finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
+                fcntl.flock(fd, fcntl.LOCK_UN)  # now, not at close: forked workers share the descriptor
+        finally:
+            os.close(fd)
 
     def write_manifest(self, manifest: dict[str, Any]) -> None:
         """Write manifest.json atomically."""

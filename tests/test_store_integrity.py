@@ -653,3 +653,15 @@ def test_points_numbered_against_their_parameters_are_refused_and_renumbered(sto
                            "serial", "--quiet")
     assert code == 0 and counting.calls == [] and "renumbered 1 run records" in err
     assert_same_tables(store, pristine / "store")
+
+
+def test_a_second_sweep_is_refused_while_one_writes_even_without_a_lock_file(store, capsys):
+    with Store(store).locked():
+        for stale in store.glob(".lock"):  # what a user might delete to "unlock" a store
+            stale.unlink()
+        before = files_of(store)
+        code, _, err = run_cli(capsys, "sweep", str(store.parent / "spec.toml"), "--out", str(store), "--backend",
+                               "serial", "--quiet")
+        assert code == 2 and "another sweep is writing this store" in err
+        assert files_of(store) == before
+    assert sweep(store) == 0  # released at the end
