@@ -145,12 +145,24 @@ class Results:
             if files:
                 # An Arrow dataset over the literal list of files: DuckDB's read_parquet would
                 # expand `*`, `?` or `[` in a store's path as a glob, reading another store.
-                con.register(f"{table}_parts", ds.dataset([str(f) for f in files], format="parquet"))
+                con.register(f"{table}_parts", ds.dataset([str(f) for f in files], format="parquet",
+                                                          schema=self._schema(table, files)))
                 con.execute(f"CREATE VIEW {table} AS SELECT * FROM {table}_parts "
                             f"WHERE run_id IN (SELECT run_id FROM runs WHERE status = 'done')")
             else:
                 con.execute(f"CREATE VIEW {table} AS SELECT * FROM ({empty_table_sql(table)}) WHERE false")
         return con
+
+    def _schema(self, table: str, files: list[Path]):
+        """The columns of all of ``table``'s parts (an Arrow dataset would take the first file's alone)."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        try:
+            return pa.unify_schemas([pq.read_schema(f) for f in files])
+        except (pa.ArrowException, OSError) as err:
+            raise StoreError(f"{self.root / table}: its part files do not share their columns' types ({err}); "
+                             "run the experiment into a new --out directory") from None
 
     def sql(self, query: str) -> pd.DataFrame:
         """Run a DuckDB query over the views ``runs``, ``market`` and ``vendors``."""
