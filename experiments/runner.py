@@ -622,16 +622,16 @@ def _sweep_into(spec: Spec, store: Store, tasks: list[RunTask], manifest: dict[s
                                    f"{', '.join(strangers[:3])}); {stranger_cause(rows[strangers[0]], tasks)}")
         # A run's place in the design follows from its parameters (its id): records numbered
         # otherwise (edited, or written by a version that numbered points by key order) are renumbered.
-        by_id = {t.run_id: t for t in tasks}
+        planned_task = {t.run_id: t for t in tasks}
         renumbered = 0
         for rid, row in rows.items():
-            task = by_id[rid]
+            task = planned_task[rid]
             if (row["point"], row["replication"], row["seed"]) != (task.point, task.replication, task.seed):
                 rows[rid] = {**row, "point": task.point, "replication": task.replication, "seed": task.seed}
                 renumbered += 1
         integrity = store.check(list(rows.values()))
         done = {rid for rid, r in rows.items() if r["status"] == "done" and rid not in integrity.damaged}
-        removed = len([p for p in integrity.orphans if p.parent.name == "market"])
+        removed = len({p.stem for p in integrity.orphans})
         store.clean({part_of(rows[rid]) for rid in done})
         if integrity.damaged or rebuilt or renumbered or (store.root / JOURNAL).exists():
             # Fold the journal (and any line cut short by a kill) into runs.parquet before appending.
