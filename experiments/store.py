@@ -264,7 +264,8 @@ class Store:
             try:
                 # No Arrow threads (read pool, pre-buffering I/O pool) for this small table: they would
                 # outlive the read, and a driver with threads starts its pool the slow way (runner.pool_context)
-                table = pq.ParquetFile(path, pre_buffer=False).read(use_threads=False)
+                # Page checksums verified: bytes changed inside the file are damage, not values.
+                table = pq.ParquetFile(path, pre_buffer=False, page_checksum_verification=True).read(use_threads=False)
             except (pa.ArrowException, OSError) as err:
                 raise StoreError(f"{path}: damaged (cannot be read as Parquet: {err}); {redo}") from None
             problem = schema_problem(table.schema)
@@ -429,7 +430,7 @@ class Store:
     def write_runs(self, rows: Iterable[dict[str, Any]], swept: Iterable[str]) -> None:
         """Rewrite runs.parquet from every row, atomically, then drop the journal it includes."""
         table = runs_table(rows, swept)
-        atomic_write(self.root / RUNS, lambda p: pq.write_table(table, p))
+        atomic_write(self.root / RUNS, lambda p: pq.write_table(table, p, write_page_checksum=True))
         # Killed here, the journal repeats rows runs.parquet already has: replay is idempotent.
         (self.root / JOURNAL).unlink(missing_ok=True)
 

@@ -665,3 +665,27 @@ def test_a_second_sweep_is_refused_while_one_writes_even_without_a_lock_file(sto
         assert code == 2 and "another sweep is writing this store" in err
         assert files_of(store) == before
     assert sweep(store) == 0  # released at the end
+
+
+def test_bytes_overwritten_inside_runs_parquet_are_named(store, capsys):
+    """Bytes changed where the file still decodes, to other values: only the page checksums can tell."""
+    original = (store / RUNS).read_bytes()
+    table = pq.read_table(store / RUNS)
+    for offset in range(8, len(original) // 2, 7):
+        data = bytearray(original)
+        data[offset:offset + 2] = bytes(b ^ 0x5A for b in data[offset:offset + 2])
+        try:
+            changed = pq.read_table(pa.BufferReader(bytes(data)))
+        except (pa.ArrowException, OSError):
+            continue
+        if not changed.equals(table):
+            break
+    else:
+        pytest.fail("no offset where the file decodes to other values")
+    (store / RUNS).write_bytes(bytes(data))
+    before = files_of(store)
+    for argv in (["status", str(store)], ["summary", str(store)],
+                 ["sweep", str(store.parent / "spec.toml"), "--out", str(store), "--backend", "serial", "--quiet"]):
+        code, _, err = run_cli(capsys, *argv)
+        assert code == 2 and "runs.parquet: damaged" in err, err
+    assert files_of(store) == before
