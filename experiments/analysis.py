@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cloudmarket.experiments.store import MANIFEST, Store, StoreError
+from cloudmarket.experiments.store import LAYOUT_COLUMNS, MANIFEST, Store, StoreError, runs_table
 
 from cloudmarket.model.market import MARKET_REPORTS, VENDOR_NUMBERS
 
@@ -100,11 +100,18 @@ def parse_metric(text: str) -> Metric:
 
 
 class Results:
-    """The tables of one store. DataFrames load on first use; ``sql`` reads the files directly."""
+    """The tables of one store. DataFrames load on first use; ``sql`` reads the files directly.
 
-    def __init__(self, root: str | Path):
+    Only the part files that done runs name are read, listed file by file (a part left by
+    a kill or copied in by hand is no result; a store path may hold glob characters). A
+    store with no part files yet has empty tables with the model's columns.
+    """
+
+    def __init__(self, root: str | Path, checked: bool = False):
         self.root = Path(root)
-        self.manifest = Store(self.root).read_manifest()
+        self._store = Store(self.root)
+        self.manifest = self._store.read_manifest()
+        self._checked = checked  # load_results has checked every part already
 
     @property
     def swept(self) -> list[str]:
@@ -112,24 +119,50 @@ class Results:
         return list(self.manifest["design"]["swept"])
 
     @cached_property
+    def _rows(self) -> list[dict[str, Any]]:
+        rows = self._store.read_run_rows()
+        if not self._checked:
+            self._store.refuse_damage(self._store.check(rows))
+        self._store.refuse_mislabelled(rows, self.manifest)
+        return rows
+
+    def part_files(self, table: str) -> list[Path]:
+        """The part files of ``table`` ("market" or "vendors") that hold done runs: what is read."""
+        return self._store.done_parts(table, self._rows)
+
+    @cached_property
     def _db(self):
         import duckdb
+        import pyarrow.dataset as ds
 
         con = duckdb.connect()
         # The run table comes through Store (runs.parquet plus the journal of a sweep that
-        # is running or was killed); the big tables are read from their files by DuckDB.
+        # is running or was killed); the big tables are read from their files.
         con.register("runs_arrow", self._runs_arrow)
         con.execute("CREATE VIEW runs AS SELECT * FROM runs_arrow")
         for table in ("market", "vendors"):
-            files = sorted((self.root / table).glob("*.parquet"))
+            files = self.part_files(table)
             if files:
-                # Only runs the run table records as done: a part file left by a kill
-                # before its run was committed is not a result.
-                con.execute(f"CREATE VIEW {table} AS SELECT * FROM read_parquet({_quote(self.root / table / '*.parquet')}) "
+                # An Arrow dataset over the literal list of files: DuckDB's read_parquet would
+                # expand `*`, `?` or `[` in a store's path as a glob, reading another store.
+                con.register(f"{table}_parts", ds.dataset([str(f) for f in files], format="parquet",
+                                                          schema=self._schema(table, files)))
+                con.execute(f"CREATE VIEW {table} AS SELECT * FROM {table}_parts "
                             f"WHERE run_id IN (SELECT run_id FROM runs WHERE status = 'done')")
             else:
-                con.execute(f"CREATE VIEW {table} AS SELECT NULL::VARCHAR AS run_id, NULL::BIGINT AS step WHERE false")
+                con.execute(f"CREATE VIEW {table} AS SELECT * FROM ({empty_table_sql(table)}) WHERE false")
         return con
+
+    def _schema(self, table: str, files: list[Path]):
+        """The columns of all of ``table``'s parts (an Arrow dataset would take the first file's alone)."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        try:
+            return pa.unify_schemas([pq.read_schema(f) for f in files])
+        except (pa.ArrowException, OSError) as err:
+            raise StoreError(f"{self.root / table}: its part files do not share their columns' types ({err}); "
+                             "run the experiment into a new --out directory") from None
 
     def sql(self, query: str) -> pd.DataFrame:
         """Run a DuckDB query over the views ``runs``, ``market`` and ``vendors``."""
@@ -137,7 +170,8 @@ class Results:
 
     @cached_property
     def _runs_arrow(self):
-        return Store(self.root).read_runs_arrow()
+        table = runs_table(self._rows, self.swept)
+        return table.drop_columns([c for c in LAYOUT_COLUMNS if c in table.column_names])
 
     @cached_property
     def runs(self) -> pd.DataFrame:
@@ -181,7 +215,7 @@ class Results:
 
     def _check_column(self, metric: Metric) -> None:
         """A metric column the model knows but this store's files lack (an older model) is an error."""
-        files = sorted((self.root / metric.table).glob("*.parquet"))
+        files = self.part_files(metric.table)
         if files:
             import pyarrow.parquet as pq
 
@@ -223,13 +257,24 @@ def load_results(root: str | Path) -> Results:
     root = Path(root)
     if not (root / MANIFEST).is_file():
         raise StoreError(f"{root}: no {MANIFEST}; not an experiment store")
-    # integrity first (footer reads only): a damaged store is refused here, by file name,
-    # rather than returning a short table or failing on first use
-    found = Store(root).check()
-    if not found.ok:
-        raise StoreError(f"{root}: damaged store (run `cloudmarket sweep` with its spec to repair it):\n"
-                         + found.describe())
-    return Results(root)
+    # integrity first (footers and content hashes): a damaged store is refused here, by file
+    # name, rather than returning a short or wrong table or failing on first use
+    results = Results(root, checked=True)
+    results._store.refuse_damage(results._store.check(results._rows))
+    return results
+
+
+def empty_table_sql(table: str) -> str:
+    """A one-row SELECT with the columns and types of ``table`` ("market" or "vendors") as the model writes it.
+
+    >>> empty_table_sql("market")[:60]
+    'SELECT NULL::VARCHAR AS run_id, NULL::BIGINT AS step, NULL::'
+    """
+    columns = ["NULL::VARCHAR AS run_id", "NULL::BIGINT AS step", "NULL::VARCHAR AS period"]
+    if table == "vendors":
+        columns.append("NULL::VARCHAR AS vendor")
+    columns += [f"NULL::DOUBLE AS {name}" for name in (VENDOR_COLUMNS if table == "vendors" else MARKET_COLUMNS)]
+    return "SELECT " + ", ".join(columns)
 
 
 # ---------------------------------------------------------------------- statistics

@@ -384,9 +384,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         print("\ninterrupted: finished runs are stored; run the same command again to resume", file=sys.stderr)
         return 130
     pending = report.total - report.done - report.failed
-    if report.repaired:
-        print(f"re-ran {len(report.repaired)} runs whose stored rows were missing or unreadable: "
-              f"{', '.join(report.repaired[:10])}{' ...' if len(report.repaired) > 10 else ''}", file=sys.stderr)
+    for note in report.notes():  # what the sweep repaired, naming the cause
+        print(note, file=sys.stderr)
     print(f"{spec.name}: {report.total} runs: {report.done} done, {report.failed} failed, {pending} pending "
           f"(this sweep ran {report.ran} in {report.wall_s:.1f} s) -> {args.out}")
     for run, error in report.failures[:10]:
@@ -443,36 +442,11 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     """Counts of done / failed / pending runs, after checking every done run's rows (exit 1 if damaged)."""
-    from cloudmarket.experiments.runner import planned_run_ids
-    from cloudmarket.experiments.store import Store
+    from cloudmarket.experiments.status import status_report
 
-    store = Store(args.dir)
-    manifest = store.read_manifest()
-    rows = store.read_run_rows()
-    planned = planned_run_ids(manifest)
-    strangers = sorted(r["run_id"] for r in rows if planned is not None and r["run_id"] not in planned)
-    rows = [r for r in rows if r["run_id"] not in strangers]
-    found = store.check(rows)
-    ours = [r for r in rows if r["run_id"] not in found.damaged]
-    design = manifest["design"]
-    total = design["runs"]
-    done = sum(r["status"] == "done" for r in ours)
-    failed = sum(r["status"] == "failed" for r in ours)
-    print(f"{manifest['name']}: {design['design']} design, {design['points']} points x "
-          f"{design['replications']} replications = {total} runs")
-    print(f"done {done}  failed {failed}  pending {max(total - done - failed, 0)}")
-    if found.damaged or found.bad_parts:
-        print(f"damaged {len(found.damaged)}: done runs whose rows are missing or unreadable (counted as pending; "
-              f"`cloudmarket sweep` re-runs them)")
-        print("  " + found.describe().replace("\n", "\n  "))
-    if strangers:
-        print(f"{len(strangers)} records are not runs of this experiment's design (a damaged record, or parameter "
-              f"defaults changed since): {', '.join(strangers[:10])}{' ...' if len(strangers) > 10 else ''}")
-    last = (manifest.get("sweeps") or [{}])[-1]
-    if last.get("started_at"):
-        state = f"finished {last['finished_at']}" if last.get("finished_at") else "did not finish (killed or running)"
-        print(f"last sweep: {last.get('backend')} backend, started {last['started_at']}, {state}")
-    return EXIT_FAILED_RUNS if (found.damaged or found.bad_parts or strangers) else 0
+    text, code = status_report(args.dir)
+    print(text)
+    return code
 
 
 def cmd_summary(args: argparse.Namespace) -> int:

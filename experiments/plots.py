@@ -44,6 +44,8 @@ def share_paths(results: Results, vendor: str, column: str = "spend_share",
         f"WHERE v.vendor = '{vendor.replace(chr(39), '')}' ORDER BY r.point, v.step")
     if rows.empty:
         known = results.sql("SELECT DISTINCT vendor FROM vendors ORDER BY 1").vendor.tolist()
+        if not known:
+            raise AnalysisError(f"{results.root}: no finished runs to plot yet (see `cloudmarket status`)")
         raise AnalysisError(f"--vendor = {vendor!r}: no such vendor in the store; vendors: {', '.join(known)}")
     keys = ["point"] if by is None else list(by)
     if by is not None:

@@ -24,6 +24,7 @@ Example
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import platform
@@ -93,7 +94,31 @@ class SweepReport:
     ran: int
     wall_s: float
     failures: list[tuple[str, str]] = field(default_factory=list)  # (run_id, last error line)
-    repaired: list[str] = field(default_factory=list)  # done runs whose rows were missing or unreadable: re-run
+    repaired: list[str] = field(default_factory=list)  # done runs whose rows were damaged: re-run
+    why: dict[str, str] = field(default_factory=dict)  # run_id of a repaired run -> what was wrong with its rows
+    rebuilt: int = 0  # runs whose records were rebuilt from the part files (the run table was lost)
+    removed: int = 0  # part files no done run named, removed
+    renumbered: int = 0  # records whose point, replication or seed did not follow from their parameters
+
+    def notes(self) -> list[str]:
+        """What this sweep repaired, one line each, naming the cause (for stderr)."""
+        lines = []
+        if self.rebuilt:
+            lines.append(f"rebuilt the lost run table ({RUNS}) from the part files: {self.rebuilt} done runs "
+                         "recovered, none re-run")
+        if self.renumbered:
+            lines.append(f"renumbered {self.renumbered} run records whose point, replication or seed did not follow "
+                         "from their parameters (an edited record, or points numbered by key order)")
+        if self.removed:
+            lines.append(f"removed {self.removed} part files that no done run named (left by a kill, or copied in)")
+        if self.repaired:
+            causes: dict[str, list[str]] = {}
+            for rid in self.repaired:
+                causes.setdefault(self.why.get(rid, "damaged rows"), []).append(rid)
+            for cause, ids in causes.items():
+                lines.append(f"re-ran {len(ids)} runs of a damaged part ({cause}): {', '.join(ids[:10])}"
+                             f"{' ...' if len(ids) > 10 else ''}")
+        return lines
 
 
 def run_id(params: dict[str, Any], seed: int) -> str:
@@ -471,6 +496,7 @@ def prepare(spec: Spec, store: Store) -> tuple[list[RunTask], dict[str, Any]]:
     lhs_blocks = [spec.samples] if spec.design == "lhs" else None
     if previous is not None:
         old = Spec.from_dict(previous["spec"]["canonical"])
+        spec = in_stored_order(spec, old)
         _check_same_experiment(spec, old, store)
         if spec.design == "lhs":
             lhs_blocks = list(previous["design"]["lhs_blocks"])
@@ -493,6 +519,27 @@ def prepare(spec: Spec, store: Store) -> tuple[list[RunTask], dict[str, Any]]:
         "sweeps": previous.get("sweeps", []) if previous else [],
     }
     return tasks, manifest
+
+
+def in_stored_order(spec: Spec, stored: Spec) -> Spec:
+    """``spec`` with its swept parameters in the order of the store's spec, when they are the same ones.
+
+    A design point is its parameter values: the order of the keys in ``[sweep.values]`` or
+    ``[sweep.ranges]`` is how the file was typed, not the experiment. Points are numbered,
+    and a Latin hypercube or Sobol' design is sampled, in the stored order, so a spec
+    with its keys reordered extends the same experiment rather than renumbering its points
+    (or, for a sampled design, drawing other points).
+
+    >>> from cloudmarket.experiments.spec import parse_spec
+    >>> a = parse_spec('[experiment]\\n[sweep]\\n[sweep.values]\\nswitching_cost = [1.0]\\nprice_weight = [1.0]')
+    >>> b = parse_spec('[experiment]\\n[sweep]\\n[sweep.values]\\nprice_weight = [1.0]\\nswitching_cost = [1.0]')
+    >>> in_stored_order(b, a).swept
+    ('switching_cost', 'price_weight')
+    """
+    if set(spec.values) == set(stored.values) and set(spec.ranges) == set(stored.ranges):
+        return dataclasses.replace(spec, values={k: spec.values[k] for k in stored.values},
+                                   ranges={k: spec.ranges[k] for k in stored.ranges})
+    return spec
 
 
 def planned_run_ids(manifest: dict[str, Any]) -> set[str] | None:
@@ -539,6 +586,7 @@ def sweep(spec: Spec, out: str | Path, backend: str = "local", workers: int | No
     workers = workers or os.cpu_count() or 1
     store = Store(out)
     tasks, manifest = prepare(spec, store)
+    spec = in_stored_order(spec, Spec.from_dict(manifest["spec"]["canonical"]))  # as prepare planned it
     store.check_writable()
     if backend != "dask" or scheduler is None:  # a cluster's memory is not this machine's
         from cloudmarket.model.run import check_memory
@@ -557,6 +605,12 @@ def _sweep_into(spec: Spec, store: Store, tasks: list[RunTask], manifest: dict[s
                 backend: str, workers: int, scheduler: str | None, quiet: bool, start: float) -> SweepReport:
     with store.locked():
         rows = {r["run_id"]: r for r in store.read_run_rows()}
+        rebuilt = 0
+        if not rows:
+            lost = store.check([]).lost
+            if lost:  # runs.parquet and the journal are gone, the parts are not: rebuild, do not re-run
+                rows = {r["run_id"]: r for r in rebuild_rows(store, tasks, lost)}
+                rebuilt = len(rows)
         planned = {t.run_id for t in tasks}
         strangers = sorted(rid for rid in rows if rid not in planned)
         if strangers:
@@ -564,13 +618,22 @@ def _sweep_into(spec: Spec, store: Store, tasks: list[RunTask], manifest: dict[s
             # since these runs were made (or a record was damaged by hand), so old and
             # new runs would not be comparable.
             raise SpecChangedError(spec.source, f"does not reproduce the runs in {store.root}", MISSING,
-                                   f"{len(strangers)} stored runs have parameters this spec no longer gives "
-                                   f"(model/params.py defaults changed, or a damaged record in {RUNS} / {JOURNAL}; "
-                                   f"first: {', '.join(strangers[:3])}); use a new --out directory")
-        integrity = store.check(list(rows.values()), strict=True)
+                                   f"{len(strangers)} stored runs are not runs this spec gives (first: "
+                                   f"{', '.join(strangers[:3])}); {stranger_cause(rows[strangers[0]], tasks)}")
+        # A run's place in the design follows from its parameters (its id): records numbered
+        # otherwise (edited, or written by a version that numbered points by key order) are renumbered.
+        planned_task = {t.run_id: t for t in tasks}
+        renumbered = 0
+        for rid, row in rows.items():
+            task = planned_task[rid]
+            if (row["point"], row["replication"], row["seed"]) != (task.point, task.replication, task.seed):
+                rows[rid] = {**row, "point": task.point, "replication": task.replication, "seed": task.seed}
+                renumbered += 1
+        integrity = store.check(list(rows.values()))
         done = {rid for rid, r in rows.items() if r["status"] == "done" and rid not in integrity.damaged}
+        removed = len({p.stem for p in integrity.orphans})
         store.clean({part_of(rows[rid]) for rid in done})
-        if integrity.damaged or (store.root / JOURNAL).exists():
+        if integrity.damaged or rebuilt or renumbered or (store.root / JOURNAL).exists():
             # Fold the journal (and any line cut short by a kill) into runs.parquet before appending.
             store.write_runs(rows.values(), spec.swept)
         started = _now()
@@ -589,15 +652,19 @@ def _sweep_into(spec: Spec, store: Store, tasks: list[RunTask], manifest: dict[s
                 for chunk, result in batch:
                     chunker.observe(result.results)
                     part = chunk.part if result.vendors is not None else None
+                    digests = None
                     if part is not None:
                         store.write_part("market", part, result.market)
                         store.write_part("vendors", part, result.vendors)
+                        digests = {"market_sha256": hashlib.sha256(result.market).hexdigest(),
+                                   "vendors_sha256": hashlib.sha256(result.vendors).hexdigest()}
                     by_id = {t.run_id: t for t in chunk.tasks}
                     for r in result.results:
                         task = by_id[r.run_id]
                         if r.status != "done":
                             failed_now.append((task.run_id, r.error))
-                        records.append(run_record(task, r, part if r.status == "done" else None))
+                        done_here = r.status == "done"
+                        records.append(run_record(task, r, part if done_here else None, digests if done_here else None))
                 # The run record is the commit: written after the part files it vouches for.
                 store.append_journal(records)
                 rows.update((r["run_id"], r) for r in records)
@@ -609,8 +676,15 @@ def _sweep_into(spec: Spec, store: Store, tasks: list[RunTask], manifest: dict[s
             progress.close()
             try:
                 store.write_runs(rows.values(), spec.swept)
-            except OSError:
-                pass  # out of disk or not writable: the journal still holds every record
+                unfolded = None
+            except OSError as err:  # out of disk or not writable: the journal still holds every record
+                unfolded = err
+        if unfolded is not None:
+            # Readers of this package see every run (runs.parquet + journal); plain pandas and
+            # DuckDB see only runs.parquet, which is now stale: that is a failed sweep.
+            raise StoreError(f"{store.root / RUNS} could not be rewritten ({os_error_text(unfolded)}): the runs of "
+                             f"this sweep are recorded only in {JOURNAL}, which plain pandas and DuckDB do not read; "
+                             "fix it and run the same command again to fold them in (nothing is re-run)")
         manifest["sweeps"][-1]["finished_at"] = _now()
         manifest["updated_at"] = manifest["sweeps"][-1]["finished_at"]
         manifest["sweeps"][-1]["ran"] = len(todo)
@@ -620,14 +694,58 @@ def _sweep_into(spec: Spec, store: Store, tasks: list[RunTask], manifest: dict[s
     return SweepReport(total=len(tasks), done=statuses.count("done"), failed=statuses.count("failed"),
                        ran=len(todo), wall_s=time.perf_counter() - start,
                        failures=[(rid, _last_line(err)) for rid, err in failed_now],
-                       repaired=sorted(integrity.damaged))
+                       repaired=sorted(integrity.damaged), why=dict(integrity.damaged), rebuilt=rebuilt,
+                       removed=removed, renumbered=renumbered)
 
 
-def run_record(task: RunTask, result: RunResult, part: str | None) -> dict[str, Any]:
-    """The run table's row for one finished run: its id, every parameter, where it sits, how it went."""
+def stranger_cause(row: dict[str, Any], tasks: list[RunTask]) -> str:
+    """Why a stored run is not one of ``tasks``: the parameters that differ from its design point's now.
+
+    The run at the same point and replication is compared value by value, so the message
+    names what changed (a parameter default of model/params.py, or a damaged record).
+    """
+    twin = next((t for t in tasks if t.point == row.get("point") and t.replication == row.get("replication")), None)
+    if twin is None:
+        return (f"its point {row.get('point')!r} / replication {row.get('replication')!r} is not in this design: "
+                f"a damaged record in {RUNS} / {JOURNAL}; restore it from a copy, or use a new --out directory")
+    differ = [name for name, value in twin.params.items() if canonical_json(row.get(name)) != canonical_json(value)]
+    if row.get("seed") != twin.seed:
+        differ.append("seed")
+    if not differ:
+        return f"its record is damaged ({RUNS} / {JOURNAL}); restore it from a copy, or use a new --out directory"
+    shown = "; ".join(f"{n}: stored {row.get(n)!r}, now {twin.params.get(n, twin.seed)!r}" for n in differ[:4])
+    return (f"at the same point and replication the stored run has {shown} (a default of model/params.py "
+            f"changed since, or the record was edited); use a new --out directory")
+
+
+def run_record(task: RunTask, result: RunResult | None, part: str | None,
+               digests: dict[str, str] | None = None) -> dict[str, Any]:
+    """The run table's row for one finished run: its id, every parameter, where it sits, how it went.
+
+    ``digests`` are the SHA-256 of its part's files (``market_sha256``, ``vendors_sha256``);
+    ``result`` None is a done run rebuilt from its part file (its wall time is not known).
+    """
+    status, error, wall = ("done", None, None) if result is None else (result.status, result.error, result.wall_s)
     return {"run_id": task.run_id, **task.params, "point": task.point, "replication": task.replication,
-            "seed": task.seed, "status": result.status, "error": result.error, "wall_s": result.wall_s,
-            "part": part}
+            "seed": task.seed, "status": status, "error": error, "wall_s": wall, "part": part,
+            **(digests or {"market_sha256": None, "vendors_sha256": None})}
+
+
+def rebuild_rows(store: Store, tasks: list[RunTask], parts: list[Path]) -> list[dict[str, Any]]:
+    """Run records of the done runs a store's part files hold, for a store whose run table is lost.
+
+    A part counts only when both its files read whole (page checksums) and list the same
+    runs, every one a run of ``tasks``; the others are left out (and removed by the sweep).
+    """
+    by_id = {t.run_id: t for t in tasks}
+    rows = []
+    for part in sorted({p.stem for p in parts}):
+        verified = store.verified_part(part)
+        if verified is None or not verified[0] or not all(rid in by_id for rid in verified[0]):
+            continue
+        ids, digests = verified
+        rows += [run_record(by_id[rid], None, part, digests) for rid in ids]
+    return rows
 
 
 class Flusher:

@@ -4,8 +4,9 @@ Layout of a store directory (readable by DuckDB or pandas without this package):
 
     manifest.json         spec, its hash, software versions, git commit, times
     runs.parquet          one row per run: run_id, swept parameters, point, replication,
-                          seed, status (done | failed), error, wall_s, part, then every
-                          other parameter of model/params.py (lists as list<string>)
+                          seed, status (done | failed), error, wall_s, part, market_sha256,
+                          vendors_sha256, then every other parameter of model/params.py
+                          (lists as list<string>)
     runs.journal          (only while a sweep runs or after a kill) JSON lines of runs
                           finished since runs.parquet was last rewritten
     market/<part>.parquet    rows of several runs: run_id, step, period, hhi, cr3, ...
@@ -15,8 +16,16 @@ A part file holds the rows of every run that one task of a sweep completed (a fe
 seconds of work), so a store of thousands of small runs holds few files. Its footer
 lists those run ids (key ``cloudmarket.run_ids``) and the run table names each done
 run's part (column ``part``), so a footer read checks that a run's rows are there
-(:meth:`Store.check`). Stores written before parts held several runs have one file per
-run, named by the run id, and no ``part`` column; they read the same way.
+(:meth:`Store.check`). The run table also records the SHA-256 of each part's bytes
+(``market_sha256``, ``vendors_sha256``), so a part whose content changed after it was
+written (a flipped byte, a page overwritten) is found, not read; parts are also written
+with Parquet page checksums (CRC), which is what vouches for them when the run table is
+lost and :func:`cloudmarket.experiments.runner.sweep` rebuilds it from the part footers.
+Readers read only the part files that done runs name, given to DuckDB as an Arrow dataset
+over the literal list of files (never a glob: a store path may hold ``*`` or ``[``); a part no done run names (left by a
+kill, or copied in by hand) is ignored, reported by ``status`` and removed by ``sweep``.
+Stores written before parts held several runs have one file per run, named by the run id,
+and no ``part`` column; stores written before the hashes have none; they read the same way.
 
 Every file is written to a hidden temporary name and renamed into place (``os.replace``
 is atomic), so a reader, or a resume after SIGKILL, never sees half a file. A run counts
@@ -26,7 +35,8 @@ is appended to ``runs.journal``; every second or so, and at the end of a sweep,
 package see both, a journal line winning over the row of runs.parquet
 (:meth:`Store.read_run_rows`); a reader without it sees runs.parquet, complete once the
 sweep has ended. Part files that no done run names (a kill between the two writes) are
-removed by :meth:`Store.clean` before runs resume.
+removed by :meth:`Store.clean` before runs resume. Every record read (manifest, journal
+line, run table row) is checked before use (experiments/records.py): a bad one is named.
 
 Example
 -------
@@ -43,6 +53,7 @@ Example
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 from collections.abc import Callable, Iterable
@@ -56,14 +67,16 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from cloudmarket.experiments.records import (PARAM_TYPES, RUN_TYPES, STATUSES, TABLES, design_problem,
+                                             manifest_problem, record_problem, schema_problem)
+
 MANIFEST = "manifest.json"
 RUNS = "runs.parquet"
 JOURNAL = "runs.journal"
-TABLES = ("market", "vendors")
-RUN_COLUMNS = ("run_id", "point", "replication", "seed", "status", "error", "wall_s", "part")
+RUN_COLUMNS = ("run_id", "point", "replication", "seed", "status", "error", "wall_s", "part", "market_sha256",
+               "vendors_sha256")
+LAYOUT_COLUMNS = ("part", "market_sha256", "vendors_sha256")  # where a run's rows are, not what it computed
 RUN_IDS_KEY = b"cloudmarket.run_ids"
-LOCK = ".lock"
-STATUSES = ("done", "failed")
 
 
 class StoreError(Exception):
@@ -96,25 +109,48 @@ def os_error_text(err: OSError) -> str:
 
 @dataclass
 class Integrity:
-    """What :meth:`Store.check` found: done runs whose rows are missing or unreadable, bad files."""
+    """What :meth:`Store.check` found.
+
+    ``damaged``: done runs whose rows are missing, unreadable or changed (run_id -> why);
+    ``bad_parts``: the part files at fault (path -> why); ``orphans``: part files no done
+    run names (ignored by readers, removed by a sweep); ``lost``: part files found while
+    the run table is gone (runs.parquet and the journal both missing), which a sweep
+    rebuilds it from.
+    """
 
     damaged: dict[str, str] = field(default_factory=dict)  # run_id -> why
     bad_parts: dict[Path, str] = field(default_factory=dict)  # part file -> why
+    orphans: list[Path] = field(default_factory=list)
+    lost: list[Path] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return not self.damaged and not self.bad_parts
+        """Nothing damaged and the run table present (orphans are left out of every read)."""
+        return not self.damaged and not self.bad_parts and not self.lost
 
     def describe(self, limit: int = 10) -> str:
         """One line per problem (at most ``limit`` of each kind)."""
-        lines = [f"{path}: {why}" for path, why in list(self.bad_parts.items())[:limit]]
+        lines = []
+        if self.lost:
+            lines.append(f"the run table is lost: no {RUNS} and no {JOURNAL}, but {len(self.lost)} part files hold "
+                         "runs; `cloudmarket sweep SPEC --out DIR` with the store's spec rebuilds it from the "
+                         "part files (nothing is re-run)")
+        lines += [f"{path}: {why}" for path, why in list(self.bad_parts.items())[:limit]]
         if len(self.bad_parts) > limit:
             lines.append(f"... and {len(self.bad_parts) - limit} more damaged files")
         ids = sorted(self.damaged)
         if ids:
-            lines.append(f"{len(ids)} done runs have missing or unreadable rows: {', '.join(ids[:limit])}"
-                         + (" ..." if len(ids) > limit else ""))
+            lines.append(f"{len(ids)} done runs have missing or unreadable rows, or rows changed since written: "
+                         f"{', '.join(ids[:limit])}" + (" ..." if len(ids) > limit else ""))
         return "\n".join(lines)
+
+    def describe_orphans(self, limit: int = 10) -> str:
+        """The part files no done run names, in one line ('' when there are none)."""
+        if not self.orphans:
+            return ""
+        names = ", ".join(str(p) for p in self.orphans[:limit]) + (" ..." if len(self.orphans) > limit else "")
+        return (f"{len(self.orphans)} part files hold no run recorded as done (left by a killed sweep, or copied "
+                f"in): readers ignore them, `cloudmarket sweep` removes them: {names}")
 
 
 class Store:
@@ -156,7 +192,7 @@ class Store:
             raise StoreError(f"{err}; choose a writable directory") from None
 
     def read_manifest(self) -> dict[str, Any]:
-        """The manifest as a dict; StoreError naming the file if there is none or it is damaged."""
+        """The manifest as a dict; StoreError naming the file and the field if there is none or it is damaged."""
         path = self.root / MANIFEST
         try:
             text = path.read_text(encoding="utf-8")
@@ -169,7 +205,7 @@ class Store:
         except json.JSONDecodeError as err:
             raise StoreError(f"{path}: damaged (not valid JSON: {err}); restore it from a copy, "
                              "or run the experiment into a new --out directory") from None
-        problem = _manifest_problem(manifest)
+        problem = manifest_problem(manifest)
         if problem:
             raise StoreError(f"{path}: damaged ({problem}); restore it from a copy, "
                              "or run the experiment into a new --out directory")
@@ -183,37 +219,63 @@ class Store:
         """The run table with journal rows applied, as an Arrow table.
 
         With ``check`` (the default) the part files of every done run are checked first
-        (:meth:`check`, a footer read each): a store with missing or unreadable rows raises
-        StoreError naming them, rather than giving tables that are silently short. The
-        ``part`` column is left out: it says how the store is laid out, which depends on
-        how runs were grouped, not on what they computed.
+        (:meth:`check`: footers and content hashes): a store with missing, unreadable or
+        changed rows, or whose run table is lost, raises StoreError naming them, rather
+        than giving tables that are silently short or wrong. The layout columns (``part``
+        and the hashes) are left out: they say how runs were grouped into files, not what
+        they computed.
         """
-        swept = self.read_manifest()["design"]["swept"] if self.exists() else []
+        manifest = self.read_manifest() if self.exists() else None
+        swept = manifest["design"]["swept"] if manifest else []
         rows = self.read_run_rows()
         if check:
-            found = self.check(rows)
-            if not found.ok:
-                raise StoreError(f"{self.root}: damaged store:\n{found.describe()}\n"
-                                 "run the same `cloudmarket sweep SPEC --out DIR` again to re-run these runs")
-        return runs_table(rows, swept).drop_columns(["part"])
+            self.refuse_damage(self.check(rows))
+            if manifest:
+                self.refuse_mislabelled(rows, manifest)
+        table = runs_table(rows, swept)
+        return table.drop_columns([c for c in LAYOUT_COLUMNS if c in table.column_names])
+
+    def refuse_mislabelled(self, rows: list[dict[str, Any]], manifest: dict[str, Any]) -> None:
+        """Raise StoreError when run records disagree with the design (:func:`design_problem`)."""
+        problem = design_problem(rows, manifest)
+        if problem:
+            raise StoreError(f"{self.root / RUNS}: damaged ({problem}): a record was edited, or the store was "
+                             "extended by a version that numbered points by the order of the spec's keys; run the "
+                             "same `cloudmarket sweep SPEC --out DIR` again to renumber them from their parameters")
+
+    def refuse_damage(self, found: Integrity) -> None:
+        """Raise StoreError describing ``found`` unless the store reads whole and right."""
+        if not found.ok:
+            repair = ("" if found.lost and not found.damaged and not found.bad_parts else
+                      "\nrun the same `cloudmarket sweep SPEC --out DIR` again to re-run these runs")
+            raise StoreError(f"{self.root}: damaged store:\n{found.describe()}{repair}")
 
     def read_run_rows(self) -> list[dict[str, Any]]:
-        """Run records as plain dicts, runs.parquet updated by the journal (later rows win)."""
+        """Run records as plain dicts, runs.parquet updated by the journal (later rows win).
+
+        Every record is checked (:func:`record_problem`); a bad one raises StoreError naming
+        the file and the row or line.
+        """
         path = self.root / RUNS
         rows: dict[str, dict[str, Any]] = {}
         if path.exists():
+            redo = ("move it away and run the same sweep again to rebuild it from the part files, "
+                    "or restore it from a copy")
             try:
                 # No Arrow threads (read pool, pre-buffering I/O pool) for this small table: they would
                 # outlive the read, and a driver with threads starts its pool the slow way (runner.pool_context)
-                table = pq.ParquetFile(path, pre_buffer=False).read(use_threads=False)
+                # Page checksums verified: bytes changed inside the file are damage, not values.
+                table = pq.ParquetFile(path, pre_buffer=False, page_checksum_verification=True).read(use_threads=False)
             except (pa.ArrowException, OSError) as err:
-                raise StoreError(f"{path}: damaged (cannot be read as Parquet: {err}); move it away and run "
-                                 "the same sweep again to redo the runs, or restore it from a copy") from None
-            missing = [c for c in ("run_id", "status") if c not in table.column_names]
-            if missing:
-                raise StoreError(f"{path}: damaged (no column {', '.join(missing)}); move it away and run "
-                                 "the same sweep again to redo the runs, or restore it from a copy")
-            rows = {r["run_id"]: r for r in table.to_pylist()}
+                raise StoreError(f"{path}: damaged (cannot be read as Parquet: {err}); {redo}") from None
+            problem = schema_problem(table.schema)
+            if problem:
+                raise StoreError(f"{path}: damaged ({problem}); {redo}")
+            for index, row in enumerate(table.to_pylist()):
+                problem = record_problem(row, parameters=False)
+                if problem:
+                    raise StoreError(f"{path}: damaged (row {index + 1}: {problem}); {redo}")
+                rows[row["run_id"]] = row
         for row in self._journal_rows():
             rows[row["run_id"]] = row
         return list(rows.values())
@@ -237,8 +299,9 @@ class Store:
                 if number == len(lines):  # the last line, without its newline: cut short by a kill
                     continue
                 row = None
-            if not (isinstance(row, dict) and isinstance(row.get("run_id"), str) and row.get("status") in STATUSES):
-                raise StoreError(f"{path}: line {number} is damaged (not a run record: {line[:80]!r}); "
+            problem = "not a run record" if not isinstance(row, dict) else record_problem(row)
+            if problem:
+                raise StoreError(f"{path}: line {number} is damaged ({problem}: {line[:80]!r}); "
                                  "remove that line and run the same command again")
             rows.append(row)
         return rows
@@ -247,26 +310,35 @@ class Store:
         """Where part ``part`` of ``table`` ("market" or "vendors") lives."""
         return self.root / table / f"{part}.parquet"
 
-    def check(self, rows: list[dict[str, Any]] | None = None, strict: bool = False) -> Integrity:
-        """Check that every done run's rows are in a readable part file (footer reads only).
+    def done_parts(self, table: str, rows: list[dict[str, Any]] | None = None) -> list[Path]:
+        """The part files of ``table`` that done runs name, sorted: what readers read (and nothing else)."""
+        rows = self.read_run_rows() if rows is None else rows
+        return sorted({self.part_path(table, part_of(r)) for r in rows if r.get("status") == "done"})
 
-        A part is damaged when it is missing, cannot be read, lacks a run the run table puts
-        there, or holds a run the run table records as done in another part (a reader of
-        the folder would count it twice). ``strict`` (for a sweep about to run what is not
-        done) also counts a part holding runs not recorded as done, which a resume would
-        otherwise run a second time. Every run of a damaged part is damaged. Part files no
-        run names are only checked to be readable: a reader of the folder (DuckDB, pandas)
-        would fail on them.
+    def check(self, rows: list[dict[str, Any]] | None = None) -> Integrity:
+        """Check that every done run's rows are in an intact part file, and nothing else is.
+
+        A part that done runs name is damaged when it is missing, cannot be read, lacks a
+        run the run table puts there, holds a run not recorded as done there (recorded in
+        another part, recorded as failed, or not recorded at all: a run table edited or cut
+        short), or its bytes no longer have the SHA-256 the run table recorded. Every run
+        of a damaged part is damaged. Part files no done run names are orphans; when the
+        run table is lost (no runs.parquet, no journal) they are listed as ``lost``.
         """
         rows = self.read_run_rows() if rows is None else rows
         found = Integrity()
         parts: dict[str, list[str]] = {}
+        digests: dict[tuple[str, str], set[str]] = {}
         home: dict[str, str] = {}
         for row in rows:
             if row.get("status") == "done":
                 part = part_of(row)
                 parts.setdefault(part, []).append(row["run_id"])
                 home[row["run_id"]] = part
+                for table in TABLES:
+                    if row.get(f"{table}_sha256"):
+                        digests.setdefault((table, part), set()).add(row[f"{table}_sha256"])
+        table_lost = not rows and not (self.root / RUNS).exists() and not (self.root / JOURNAL).exists()
         for table in TABLES:
             folder = self.root / table
             present = {p.stem: p for p in folder.glob("*.parquet")} if folder.is_dir() else {}
@@ -281,40 +353,59 @@ class Store:
                     except (pa.ArrowException, OSError, ValueError) as err:
                         why = f"unreadable ({err})"
                     else:
-                        if held is not None and not set(run_ids) <= set(held):
-                            why = "does not hold every run the run table puts there"
-                        elif held is not None and any(home.get(r, part) != part for r in held):
-                            why = "also holds runs recorded in another part"
-                        elif held is not None and strict and not set(held) <= set(run_ids):
-                            why = "holds runs not recorded as done"
+                        why = _holding_problem(held, run_ids, part, home)
+                    if why is None and (table, part) in digests:
+                        why = _digest_problem(path, digests[(table, part)])
                 if why:
                     found.bad_parts[path] = why
-                    found.damaged.update((rid, f"{table} rows {why}") for rid in run_ids)
-            for stem, path in present.items():
-                if stem not in parts:
-                    try:
-                        pq.read_metadata(path)
-                    except (pa.ArrowException, OSError) as err:
-                        found.bad_parts[path] = f"unreadable ({err})"
+                    found.damaged.update((rid, f"{table} part {path.name}: {why}") for rid in run_ids)
+            strays = sorted(path for stem, path in present.items() if stem not in parts)
+            (found.lost if table_lost else found.orphans).extend(strays)
         return found
+
+    def verified_part(self, part: str) -> tuple[list[str], dict[str, str]] | None:
+        """Run ids and SHA-256 of part ``part``, when both tables' files hold the same runs and read whole.
+
+        Reading whole checks every page's CRC (Parquet page checksums, written by
+        :func:`encode_runs`): a part whose content changed, or that was cut short, gives None.
+        """
+        ids, digests = None, {}
+        for table in TABLES:
+            path = self.part_path(table, part)
+            try:
+                held = part_run_ids(path)
+                pq.ParquetFile(path, page_checksum_verification=True).read(use_threads=False)
+                digests[f"{table}_sha256"] = file_sha256(path)
+            except (pa.ArrowException, OSError, ValueError):
+                return None
+            if held is None or (ids is not None and held != ids):
+                return None
+            ids = held
+        return ids, digests
 
     # ---------------------------------------------------------------- writing
     @contextmanager
     def locked(self):
         """Hold an exclusive lock on the store: two sweeps must not write one directory.
 
-        ``flock`` is released by the kernel when the process dies, even by SIGKILL.
+        The lock is on the store directory itself, not on a file in it: a lock file can be
+        deleted while a sweep holds it, and the next sweep would then lock a new one and
+        write beside the first. ``flock`` is released by the kernel when the process dies,
+        even by SIGKILL.
         """
         self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.root / LOCK, "w") as fh:
+        fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY)
+        try:
             try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 raise StoreError(f"{self.root}: another sweep is writing this store") from None
             try:
                 yield self
             finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
+                fcntl.flock(fd, fcntl.LOCK_UN)  # now, not at close: forked workers share the descriptor
+        finally:
+            os.close(fd)
 
     def write_manifest(self, manifest: dict[str, Any]) -> None:
         """Write manifest.json atomically."""
@@ -339,7 +430,7 @@ class Store:
     def write_runs(self, rows: Iterable[dict[str, Any]], swept: Iterable[str]) -> None:
         """Rewrite runs.parquet from every row, atomically, then drop the journal it includes."""
         table = runs_table(rows, swept)
-        atomic_write(self.root / RUNS, lambda p: pq.write_table(table, p))
+        atomic_write(self.root / RUNS, lambda p: pq.write_table(table, p, write_page_checksum=True))
         # Killed here, the journal repeats rows runs.parquet already has: replay is idempotent.
         (self.root / JOURNAL).unlink(missing_ok=True)
 
@@ -368,20 +459,43 @@ def part_of(row: dict[str, Any]) -> str:
 def part_run_ids(path: Path) -> list[str] | None:
     """Run ids a part file's footer lists (None for files written before footers listed them)."""
     metadata = pq.read_metadata(path).metadata or {}
-    return json.loads(metadata[RUN_IDS_KEY]) if RUN_IDS_KEY in metadata else None
+    if RUN_IDS_KEY not in metadata:
+        return None
+    ids = json.loads(metadata[RUN_IDS_KEY])
+    if not (isinstance(ids, list) and all(isinstance(i, str) for i in ids)):
+        raise ValueError(f"its footer's {RUN_IDS_KEY.decode()} is not a list of run ids")
+    return ids
 
 
-def _manifest_problem(manifest: Any) -> str | None:
-    if not isinstance(manifest, dict):
-        return "not a JSON object"
-    for path in (("name",), ("design", "swept"), ("design", "runs"), ("design", "points"), ("spec", "canonical")):
-        node = manifest
-        for key in path:
-            if not isinstance(node, dict) or key not in node:
-                return f"no {'.'.join(path)}"
-            node = node[key]
-    if not isinstance(manifest["design"]["swept"], list) or not isinstance(manifest["spec"]["canonical"], dict):
-        return "design.swept or spec.canonical has the wrong type"
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file's bytes, in hex (read in blocks: a part may be large)."""
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+def _holding_problem(held: list[str] | None, run_ids: list[str], part: str, home: dict[str, str]) -> str | None:
+    """Why a part's footer does not match the runs the run table puts in it (None: it does)."""
+    if held is None:  # written before footers listed run ids
+        return None
+    if not set(run_ids) <= set(held):
+        lost = sorted(set(run_ids) - set(held))
+        return (f"does not hold every run the run table puts there ({len(lost)} missing: "
+                f"{', '.join(lost[:3])}{' ...' if len(lost) > 3 else ''})")
+    if any(home.get(r, part) != part for r in held):
+        return "also holds runs recorded in another part"
+    unrecorded = [r for r in held if r not in home]
+    if unrecorded:
+        return (f"holds {len(unrecorded)} runs the run table does not record as done ({', '.join(unrecorded[:3])}"
+                f"{' ...' if len(unrecorded) > 3 else ''}): {RUNS} or {JOURNAL} was edited or cut short")
+    return None
+
+
+def _digest_problem(path: Path, recorded: set[str]) -> str | None:
+    """Why a part's bytes do not match the SHA-256 the run table recorded for them (None: they do)."""
+    if len(recorded) > 1:
+        return "the run table records different SHA-256 hashes for it (a damaged record)"
+    if file_sha256(path) not in recorded:
+        return "content changed since it was written (its SHA-256 differs from the one the run table recorded)"
     return None
 
 
@@ -416,7 +530,7 @@ def encode_runs(runs: list[tuple[str, dict[str, np.ndarray]]]) -> bytes:
     ids = json.dumps([rid for rid, _ in runs]).encode()
     table = table.replace_schema_metadata({**(table.schema.metadata or {}), RUN_IDS_KEY: ids})
     sink = pa.BufferOutputStream()
-    pq.write_table(table, sink)
+    pq.write_table(table, sink, write_page_checksum=True)  # a CRC per page: see Store.verified_part
     return sink.getvalue().to_pybytes()
 
 
@@ -450,14 +564,8 @@ def runs_table(rows: Iterable[dict[str, Any]], swept: Iterable[str]) -> pa.Table
     arrays = {}
     for c in columns:
         values = [r.get(c) for r in ordered]
-        kind = _RUN_TYPES.get(c) or (_PARAM_TYPES[SCHEMA[c].kind] if c in SCHEMA else None)
+        kind = RUN_TYPES.get(c) or (PARAM_TYPES[SCHEMA[c].kind] if c in SCHEMA else None)
         if kind is None and not ordered:
             kind = pa.null()  # a column with no rows yet has no values to infer a type from
         arrays[c] = pa.array(values, type=kind)
     return pa.table(arrays)
-
-
-_RUN_TYPES = {"run_id": pa.string(), "point": pa.int64(), "replication": pa.int64(), "seed": pa.int64(),
-              "status": pa.string(), "error": pa.string(), "wall_s": pa.float64(), "part": pa.string()}
-_PARAM_TYPES = {"float": pa.float64(), "int": pa.int64(), "bool": pa.bool_(), "str": pa.string(),
-                "list": pa.list_(pa.string())}

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 import psutil
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -95,7 +96,8 @@ def test_store_layout_and_seeds_recorded(tmp_path):
     # swept parameters first, then the run's facts, then every other parameter (issue 15)
     fixed = [name for name in SCHEMA if name not in ("export_control_severity", "switching_cost")]
     assert list(runs.columns) == ["run_id", "export_control_severity", "switching_cost", "point",
-                                  "replication", "seed", "status", "error", "wall_s", "part", *fixed]
+                                  "replication", "seed", "status", "error", "wall_s", "part", "market_sha256",
+                                  "vendors_sha256", *fixed]
     assert (runs.n_customers == 120).all() and (runs.steps == 3).all() and (runs.scenario == "china-2020").all()
     assert runs.sanctioned_vendors.map(list).eq([["huawei"]] * len(runs)).all()  # lists: list<string> columns
     assert (runs.status == "done").all() and runs.error.isna().all()
@@ -222,13 +224,15 @@ def test_orphan_part_files_from_a_kill_are_not_results(tmp_path):
     spec = write_spec(tmp_path, TINY.format(reps=1))
     out = tmp_path / "store"
     assert sweep(spec, out, "--backend", "serial") == 0
-    # Simulate a kill after a run's part files were written but before runs.parquet was:
-    # drop the run from the run table and leave a half-written temp file behind.
+    # Simulate a kill after a chunk's part files were written but before its runs were
+    # recorded: drop those runs from the run table and leave a half-written temp file behind.
     table = pq.read_table(out / "runs.parquet")
-    lost = table.column("run_id")[0].as_py()
-    pq.write_table(table.slice(1), out / "runs.parquet")
+    part = table.column("part")[0].as_py()
+    keep = [p != part for p in table.column("part").to_pylist()]
+    lost = set(table.filter(pa.array([not k for k in keep])).column("run_id").to_pylist())
+    pq.write_table(table.filter(pa.array(keep)), out / "runs.parquet")
     (out / "market" / ".x.parquet.123.tmp").write_bytes(b"PAR")
-    assert lost not in set(load_results(out).market.run_id)  # not a result until committed
+    assert not lost & set(load_results(out).market.run_id)  # not a result until committed
     assert sweep(spec, out, "--backend", "serial") == 0
     assert not (out / "market" / ".x.parquet.123.tmp").exists()
     fresh = tmp_path / "fresh"
@@ -442,7 +446,9 @@ def test_store_made_under_other_parameter_defaults_is_refused(tmp_path, monkeypa
     monkeypatch.setitem(SCHEMA, "peer_weight", Param(**{**old.__dict__, "default": 1.5}))
     capsys.readouterr()
     assert sweep(spec, out, "--backend", "serial") == 2
-    assert "4 stored runs have parameters this spec no longer gives" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "4 stored runs are not runs this spec gives" in err
+    assert "peer_weight: stored 1.0, now 1.5 (a default of model/params.py changed" in err  # names the cause
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
 
 

@@ -114,3 +114,17 @@ def test_batch_runs_share_populations_and_match_runs_without():
 def test_populations_must_be_a_populations_store():
     with pytest.raises(TypeError, match=r"populations = 'yes': must be a Populations"):
         CloudMarket(n_customers=100, rng=1, populations="yes")
+
+
+def test_another_scenario_with_the_same_seed_and_size_does_not_reuse_the_population():
+    """The key holds the scenario: china-2020 and global-2020 draw different customers from one seed."""
+    kept = Populations()
+    size = {"n_customers": 300}
+    china = validated({"scenario": "china-2020", **size})
+    world = validated({"scenario": "global-2020", **size})
+    assert kept.key(4, china) != kept.key(4, world)
+    CloudMarket(rng=4, scenario="china-2020", populations=kept, customer_agents=False, **size)
+    reused = CloudMarket(rng=4, scenario="global-2020", populations=kept, customer_agents=False, **size)
+    assert (kept.hits, kept.misses) == (0, 2)
+    fresh = CloudMarket(rng=4, scenario="global-2020", customer_agents=False, **size)
+    _assert_same(_tables(reused, 3), _tables(fresh, 3))
