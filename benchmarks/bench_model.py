@@ -3,9 +3,10 @@
 Three measurements, each in fresh child processes so that peak memory is per run:
 
 * scale: build and step ``CloudMarket`` (china-2020, default parameters) at 1k, 10k,
-  100k and 1M customers; build phases, step phases (review, vendors, metrics, data
-  collection), peak RSS; then the numpy floor (``benchmarks/floor.py``) copied from the
-  model's state, stepped interleaved with the model so both see the same machine load.
+  100k and 1M customers; build phases (as the model reports them to its ``progress``
+  callback), step phases (the model's public phase methods, and data collection), peak
+  RSS; then the numpy floor (``benchmarks/floor.py``) copied from the model's state,
+  stepped interleaved with the model so both see the same machine load.
 * idiomatic: the idiomatic Mesa baseline (``benchmarks/idiomatic.py``) interleaved with
   CloudMarket at 1k and 10k customers.
 * profile: cProfile of the model's step at 100k customers (where the time goes).
@@ -40,9 +41,9 @@ if str(ROOT) not in sys.path:
 SIZES = (1_000, 10_000, 100_000, 1_000_000)
 IDIOMATIC_SIZES = (1_000, 10_000, 100_000)  # 100k: one run, for context
 SCENARIO = "china-2020"
-BUILD_PHASES = ("_draw_customers", "_build_graph", "_place_customers", "_assign_initial_providers",
-                "_make_vendors", "_calibrate_intercepts")
-STEP_PHASES = ("customers_review", "vendors_settle", "record_quarter", "vendors_decide")
+PLACING = "placing customers on the graph"  # the build phase that makes the Mesa objects
+STEP_PHASES = ("vendors_enter", "customers_look", "customers_place_new_spend", "customers_review", "vendors_settle",
+               "record_quarter", "vendors_decide")  # CloudMarket.step's schedule
 TARGETS = {  # name: (limit, unit, "<=" or ">=")
     "idiomatic / model step at 10k": (50.0, "x", ">="),
     "model / floor step at 100k": (1.5, "x", "<="),
@@ -95,18 +96,34 @@ class Timer:
         return out
 
 
-def timed_market_class(timer: Timer):
-    """CloudMarket subclass whose build phases, networkx graph and Mesa Network are timed."""
+class PhaseClock:
+    """The model's ``progress`` callback: the (wall, CPU) time of each build phase it announces."""
+
+    def __init__(self) -> None:
+        self.totals: dict[str, dict[str, float]] = {}
+        self.phase: str | None = None
+        self.t0 = clock()
+
+    def __call__(self, phase: str) -> None:
+        self.close()
+        self.phase, self.t0 = phase, clock()
+
+    def close(self) -> None:
+        """End the phase under way (the last one runs to the end of the build)."""
+        if self.phase is not None:
+            self.totals[self.phase] = since(self.t0)
+            self.phase = None
+
+
+def time_mesa_objects(timer: Timer) -> None:
+    """Time the networkx graph and Mesa's Network, which the model builds while placing customers."""
     from mesa.discrete_space import Network
 
-    from cloudmarket.model import CloudMarket, industry_graph
+    from cloudmarket.model import industry_graph
 
     # on the class, so that a subclass of Network used by the model is timed too
     Network.__init__ = timer.wrap("Mesa Network (cells, connections)", Network.__init__)
     industry_graph.to_networkx = timer.wrap("networkx graph", industry_graph.to_networkx)
-    attrs = {name: timer.wrap(name, getattr(CloudMarket, name))
-             for name in BUILD_PHASES if hasattr(CloudMarket, name)}
-    return type("TimedMarket", (CloudMarket,), attrs)
 
 
 def _minus(a: dict, *bs: dict) -> dict:
@@ -117,21 +134,25 @@ def child_scale(n: int, steps: int, seed: int, floor_steps: int) -> dict:
     """Build and step CloudMarket at n customers, then compare with the floor."""
     t0 = clock()
     timer = Timer()
-    cls = timed_market_class(timer)
+    time_mesa_objects(timer)
     from benchmarks.floor import FloorMarket
+    from cloudmarket.model import CloudMarket
     import_time = since(t0)
     gc.collect()
+    progress = PhaseClock()
     t0 = clock()
-    m = cls(scenario=SCENARIO, n_customers=n, rng=seed)
+    m = CloudMarket(scenario=SCENARIO, n_customers=n, rng=seed, progress=progress)
     build = since(t0)
-    phases = timer.take()
+    progress.close()
+    phases = dict(progress.totals)
+    mesa_objects = timer.take()
     zero = {"wall": 0.0, "cpu": 0.0}
-    if "_place_customers" in phases:
-        placed = phases.pop("_place_customers")
-        phases["customer agents (FixedAgent per node)"] = _minus(
-            placed, phases.get("networkx graph", zero), phases.get("Mesa Network (cells, connections)", zero))
-    phases["rest of __init__ (vendors, data collector, step-0 metrics, GC pass if any)"] = _minus(
-        build, *phases.values())
+    if PLACING in phases:  # split into the networkx graph, Mesa's Network and the customer agents
+        placed = phases.pop(PLACING)
+        phases.update(mesa_objects)
+        phases["customer agents (FixedAgent per node, GC pass)"] = _minus(placed, *mesa_objects.values())
+    phases["calibrating starting shares"] = phases.pop("calibrating starting shares", zero)  # listed last
+    phases["rest of __init__ (Mesa Model, parameters)"] = _minus(build, *phases.values())
     rss_build = peak_rss_gb()
     gc.collect()  # steady state: no garbage-collector debt from the build lands in the timed steps
     # step: wrap the phases on the instance (a few microseconds per step)
@@ -158,7 +179,7 @@ def child_scale(n: int, steps: int, seed: int, floor_steps: int) -> dict:
             f.step()
             floor_times.append(since(t0))
         timer.take()
-        assert (f.provider == m.provider).all(), "floor and model diverged"
+        assert (f.holdings == m.holdings).all(), "floor and model diverged"
     return {"n": n, "seed": seed, "import": import_time, "build": build, "build_phases": phases,
             "step": step_times, "step_phases": step_phases, "rss_build_gb": rss_build,
             "rss_gb": rss_steps, "interleaved_model": model_times, "floor": floor_times,
@@ -407,18 +428,24 @@ def render(results: dict, args, info: dict) -> str:
         "",
         "## Method",
         "",
-        f"Scenario `{SCENARIO}`, default parameters (review period 8 quarters, so 1/8 of customers review "
-        f"each step; average degree 10). Each size is measured in fresh child processes "
+        f"Scenario `{SCENARIO}`, default parameters: n customers on the cloud and 1.2 n prospects (rows), "
+        "every customer on the cloud places new spend each quarter (one logit draw each), new adopters join, "
+        "and 1/8 of the customers review their installed workloads (review period 8 quarters); average "
+        "degree 10. Each size is measured in fresh child processes "
         f"({args.repeats} per size, at least 5 up to 10k, seeds 1, 2, ...; one at 1M), so peak memory (`ru_maxrss`) is per "
         f"size. A child builds the model (timed), then runs {args.steps} steps (one full review cycle); step "
         "time is the median of those steps, and every number below the median over children. "
         "After the build, one untimed `gc.collect()` so that no garbage-collector debt of the build is "
         "charged to the steps (same for the idiomatic baseline). The first step is reported apart (it "
-        "builds the policy mask). Data collection is timed inside the "
-        "step by wrapping `model.datacollector.collect`, step phases by wrapping the model's methods on the "
-        "instance (microseconds of overhead). The numpy floor (`benchmarks/floor.py`) starts from a copy of "
+        "builds the policy's allowed-vendor mask). Build phases are the ones the model announces to "
+        "its `progress` callback; the Mesa objects made while placing customers are split out by wrapping "
+        "`industry_graph.to_networkx` and Mesa's `Network.__init__`. Data collection is timed inside the "
+        "step by wrapping `model.datacollector.collect`, step phases by wrapping the model's public phase "
+        "methods (`CloudMarket.step`'s schedule) on the instance (microseconds of overhead). The numpy floor (`benchmarks/floor.py`) starts from a copy of "
         "the model's state and RNG after those steps and is stepped interleaved with the model "
-        f"({args.steps} more steps each); it reproduces the model's choices exactly (checked in the child "
+        f"({args.steps} more steps each); it makes the model's own calls (customer base, policy, plain "
+        "`VendorBooks`, metrics) without Mesa's Model, agents and DataCollector, and reproduces the "
+        "model's trajectory exactly (checked in the child "
         "and in `tests/test_bench_equivalence.py`). The idiomatic Mesa baseline (`benchmarks/idiomatic.py`) "
         "is built from the same seeds and stepped the same number of quarters in its own child processes.",
         "",
@@ -448,17 +475,22 @@ def render(results: dict, args, info: dict) -> str:
         lines.append(f"| {k} | " + " | ".join(
             f"{cpu[n]['build_phases'].get(k, 0.0):.2f} ({wall[n]['build_phases'].get(k, 0.0):.2f})"
             for n in sizes) + " |")
-    lines += ["", "Step time by phase (CPU ms, medians; `customers_review` = utility + peer shares + logit draw):", "",
+    lines += ["", "Step time by phase (CPU ms, medians; `customers_place_new_spend` = adoption + peer shares + "
+              "every customer's value and utility + one logit draw each; `customers_review` = the due cohort's "
+              "migration draws and commitments):", "",
               "| phase | " + " | ".join(fmt_n(n) for n in sizes) + " |",
               "|---|" + "---:|" * len(sizes)]
     for k in cpu[sizes[-1]]["step_phases"]:
         lines.append(f"| {k} | " + " | ".join(ms(cpu[n]['step_phases'].get(k, 0.0)) for n in sizes) + " |")
-    lines.append("| rest of `step` (spend growth, cohort lookup, tenure, demand, Mesa's step wrapper) | " + " | ".join(
+    lines.append("| rest of `step` (Mesa's step wrapper, timing wrappers) | " + " | ".join(
         ms(cpu[n]["step"] - sum(cpu[n]["step_phases"].values())) for n in sizes) + " |")
     lines += ["", "## 2. Idiomatic Mesa baseline", "",
-              "Each customer's `step()` loops over its neighbours' agents and the vendor agents in Python, "
-              "driven by `shuffle_do(\"step\")` then `do(\"advance\")`; vendors, policy and data collection are "
-              "CloudMarket's own. Equivalence: `tests/test_bench_equivalence.py`. Measured in its own child "
+              "One Mesa agent per firm (customers and prospects). Each quarter every agent notes what it holds, "
+              "then looks (sums its neighbours' holdings over its Mesa cell's neighbourhood and calls "
+              "`CustomerBase.value_of` for its own row), then, in `shuffle_do` order, places its new spend "
+              "(`new_workload_utility` and `place_new_spend` for its row) and, when due, reviews its workloads "
+              "(`CustomerBase.review` for its row): the model's own rule functions, one row at a time. "
+              "Vendors, policy and data collection are CloudMarket's own. Equivalence: `tests/test_bench_equivalence.py`. Measured in its own child "
               "processes (same seeds and steps as section 1) and compared with the model's step from section 1 "
               "and with the numpy floor's (section 3): the floor's ratio is the most any implementation of this "
               "rule in numpy can reach. 100k is run once, for context (the target is at 10k).", "",
@@ -507,17 +539,20 @@ NOTES = """## Notes
 - Speed numbers are reported here, never asserted in tests; the tests check that the
   baseline and the floor compute the same choices as the model
   (`tests/test_bench_equivalence.py`: utilities equal to 1e-12 customer by customer,
-  chi-square on (current, chosen) vendor frequencies from one state, paired Wilcoxon on
-  final shares and churn over 20 seeds; the floor's trajectory is identical to the model's).
-- 1M customers is measured once (one child, about 2-3 minutes); the other sizes three times.
+  chi-square on (main vendor, chosen vendor) frequencies of new workloads from one state,
+  paired Wilcoxon on final HHI, spend shares, multi-homing and total migration over 20
+  seeds; the floor's trajectory, collected numbers and random draws are identical to the
+  model's).
+- Neither baseline copies a rule: the floor makes the model's calls in the model's order,
+  the idiomatic baseline calls the same rule functions one row at a time.
+- 1M customers is measured once (one child); the other sizes three times or more.
 - Profiler: Python's cProfile with a CPU-time timer (standard library); py-spy and
   pyinstrument were not needed.
-- Build phases: `_place_customers` is split into the networkx graph (`industry_graph.to_networkx`),
-  Mesa's `Network` (one `Cell` per node and its connections) and the customer agents
-  (one `FixedAgent` per node); Python's cyclic garbage collector runs inside all of them.
-- The issue's probe (bare logit switching on a random graph, every customer every step) is
-  a different workload: here 1/8 of the customers review per quarter, so the idiomatic
-  baseline's per-step cost is lower and the model's fixed per-step costs weigh more."""
+- Build phases: "placing customers on the graph" is split into the networkx graph
+  (`industry_graph.to_networkx`), Mesa's `Network` (one `Cell` per node and its
+  connections) and the customer agents (one `FixedAgent` per node, and the one garbage
+  collection after them); "calibrating starting shares" runs to the end of the build
+  (policy, commitments, vendors, intercepts, step-0 metrics and collection)."""
 
 
 # ---------------------------------------------------------------------- main

@@ -1,16 +1,26 @@
 """The numpy floor: one CloudMarket quarter on plain arrays and plain objects, with no Mesa.
 
-The same step as ``CloudMarket.step`` (same state, same rules, same order of random
-draws) without any Mesa machinery, so it measures what the model's own rules cost with
-Mesa's overhead taken away. It runs the model's own rule code, so the two can never
-disagree about a rule: the customers' utility and review are ``CustomerBase``'s
-(``model/customers.py``, on a copy of the model's arrays) and the vendors are plain
-``VendorBooks`` (``agents/vendor.py``) instead of Mesa agents. What it leaves out:
+The same quarter as ``CloudMarket.step`` (same state, same rules, same random draws in the
+same order) without any of Mesa's machinery, so it measures what the model's own rules
+cost with Mesa's overhead taken away. It calls the model's own rule code and holds no
+rule of its own:
 
-* no Model step wrapper, no Mesa agents, no DataCollector ("data collection" appends one
-  tuple per vendor and one per market);
-* count shares are updated from the switches instead of counted again, and the
-  (industry, vendor) key of the within-industry HHI is precomputed.
+* customers: ``CustomerBase`` (``model/customers.py``, on a copy of the model's arrays):
+  ``adopt``, ``value_of``, ``new_workload_utility``, ``place_new_spend``, ``review``,
+  ``main_vendor_changes``;
+* the offer: ``Offer.from_vendors``;
+* policy: the model's ``Policy`` (``model/policy.py``, copied with its state);
+* vendors: plain ``VendorBooks`` (``agents/vendor.py``) instead of Mesa agents: ``enter``,
+  ``settle``, ``decide``;
+* measures: ``model/metrics.py``.
+
+What it keeps is the order of those calls (``step`` below follows ``CloudMarket.step``
+phase by phase) and the few lines of arithmetic that pass one call's result to the next
+(the split of the market's growth into adopters' and customers' new spend, the review
+cohort of the quarter, the rates); ``tests/test_bench_equivalence.py`` fails if they ever
+drift from the model's. What it leaves out: the Mesa ``Model`` step wrapper, the Mesa
+agents and the ``DataCollector``: "data collection" appends this quarter's market tuple
+and vendor array (the same numbers the model collects) to two lists.
 
 Given a built model's state and RNG (``FloorMarket.from_model``) it reproduces the model's
 trajectory exactly (``tests/test_bench_equivalence.py`` checks it).
@@ -23,139 +33,178 @@ Example
 >>> f.step(); f.step()
 >>> round(float(f.spend_shares.sum()), 9)
 1.0
+>>> len(f.market_records), f.vendor_records[-1].shape == (m.n_vendors, len(VENDOR_NUMBERS))
+(2, True)
 """
 
 from __future__ import annotations
 
 import copy
+from functools import cache
+from operator import attrgetter
 
+import mesa
 import numpy as np
 
-from cloudmarket.agents import economics
+from cloudmarket.agents import SEGMENTS
 from cloudmarket.agents.vendor import VendorBooks
-from cloudmarket.model import policy
+from cloudmarket.model import industry_graph, metrics
 from cloudmarket.model.customers import Offer
+from cloudmarket.model.market import GROUP_SHARES, MARKET_REPORTS, REGIONS, VENDOR_NUMBERS
+from cloudmarket.model.scenarios import ANY_REGION
+
+
+@cache
+def mesa_agent_fields() -> frozenset[str]:
+    """Attributes a bare ``mesa.Agent`` sets on itself (model, unique_id, pos): not a vendor's state."""
+    return frozenset(vars(mesa.Agent(mesa.Model(rng=0))))
 
 
 def plain_vendor(agent) -> VendorBooks:
-    """A VendorBooks copy of a CloudVendor agent's state (no model, no Mesa)."""
+    """A VendorBooks copy of a CloudVendor agent's whole state (no model, no Mesa)."""
     books = VendorBooks.__new__(VendorBooks)
-    for name in ("name", "index", "home_region", "learns", "price_rule", "iaas_share", "investment_rate",
-                 "targets", "reference", "iaas_gap", "paas_gap", "demand", "capacity", "unit_cost", "price",
-                 "markup", "revenue", "expected_growth", "cost", "capex", "investment", "profit", "grant",
-                 "cash", "payoff", "share", "spend_share"):
-        setattr(books, name, copy.deepcopy(getattr(agent, name)))
-    books.focus = agent.focus.copy()
-    books.aim = copy.deepcopy(agent.aim)
-    books.rule = copy.deepcopy(agent.rule)
+    state = {name: value for name, value in vars(agent).items() if name not in mesa_agent_fields()}
+    vars(books).update(copy.deepcopy(state))
     return books
 
 
 class FloorMarket:
-    """CloudMarket's state as arrays and its quarter as array operations."""
+    """CloudMarket's state as plain arrays and objects, and its quarter as the model's own calls.
+
+    Attributes read like the model's: ``customer_base``, ``policy``, ``vendors``
+    (VendorBooks), ``demand``, ``spend_shares``, ``steps``; ``market_records`` holds one
+    tuple per quarter (step, then ``MARKET_REPORTS``) and ``vendor_records`` one
+    (vendors, ``VENDOR_NUMBERS``) array per quarter.
+    """
 
     @classmethod
     def from_model(cls, model) -> FloorMarket:
-        """Copy a CloudMarket's state (arrays, vendors, RNG) into a floor market."""
+        """Copy a CloudMarket's state (customer arrays, policy, vendors, RNG) into a floor market."""
         return cls(model)
 
     def __init__(self, model) -> None:
-        self.params = model.params
+        p = self.params = model.params
         self.steps = int(model.steps)
         self.rng = copy.deepcopy(model.rng)
-        self.n = model.n_customers
-        self.J = model.n_vendors
-        self.base = copy.deepcopy(model.customer_base)
-        self.intercepts = model.intercepts.copy()
+        self.customer_base = model.customer_base.copy()  # what a run changes is copied; the rest shared
+        self.policy = copy.deepcopy(model.policy)  # with its state (the parent push's budget)
         self.vendors = [plain_vendor(v) for v in model.vendors]
         self.vendor_names = model.vendor_names
-        self.allowed = {a: model.allowed_vendors(a).copy() for a in (False, True)}
-        # per review phase and policy state: the cohort's allowed rows, None when all are allowed
-        self.cohort_allowed = []
-        for rows in self.base.cohorts:
-            masks = {active: self.allowed[active][rows] for active in (False, True)}
-            self.cohort_allowed.append({active: None if m.all() else m for active, m in masks.items()})
-        self.factors = {a: policy.export_control_factors(
-            model.vendor_names, self.params.sanctioned_vendors, self.params.export_control_severity,
-            self.params.export_cost_markup, a) for a in (False, True)}
-        self.push_started: dict[str, tuple[int, float]] = dict(model._push_started)
-        self.industry_key = self.base.industry.astype(np.int64) * self.J
-        self.industry_n = len(model.industry_names)
-        self.counts = np.bincount(self.base.provider, minlength=self.J)
-        # aggregates of many small firms ("others") are left out of concentration measures
-        self.named = np.where(model._fragmented, 0.0, 1.0)
-        self.spend_shares = np.asarray(model._spend_shares).copy()
-        self.vendor_records: list[tuple] = []
+        self.entrants = model.entrants
+        self.entry_quarter = model.entry_quarter.copy()
+        self.intercepts = model.intercepts.copy()
+        self.flexibility_premium = p.flexibility_premium
+        self.demand = model.demand.copy()
+        self.spend_shares = np.array([v.spend_share for v in model.vendors])
+        # the groups the model measures shares in (CloudMarket.__init__): segments, and the
+        # scenario's regions when it has more than one
+        base = self.customer_base
+        self.fringe = np.array([home == ANY_REGION for home in model.home_regions])
+        groups = [np.flatnonzero(base.segments[s]) for s in SEGMENTS]
+        self.one_region = len(model.regions) == 1
+        if not self.one_region:
+            groups += [np.flatnonzero(base.region == k) for k in range(len(model.regions))]
+        self.group_shares = metrics.GroupShares(groups, base.n)
+        self.region_rows = len(SEGMENTS) + np.array([REGIONS.index(r) for r in model.regions])
+        self.industries = metrics.group_indicator(
+            [np.flatnonzero(base.industry == k) for k in range(industry_graph.N_INDUSTRIES)], base.n)
+        self.vendor_numbers = attrgetter(*VENDOR_NUMBERS)
         self.market_records: list[tuple] = []
+        self.vendor_records: list[np.ndarray] = []
 
     @property
     def provider(self) -> np.ndarray:
-        return self.base.provider
+        return self.customer_base.provider
 
     @property
-    def spend(self) -> np.ndarray:
-        return self.base.spend
+    def holdings(self) -> np.ndarray:
+        return self.customer_base.holdings
 
     @property
     def tenure(self) -> np.ndarray:
-        return self.base.tenure
-
-    def offer(self) -> Offer:
-        """What every vendor offers, as CloudMarket.offer builds it."""
-        v = self.vendors
-        return Offer(self.intercepts, np.array([x.iaas_gap for x in v]), np.array([x.paas_gap for x in v]),
-                     np.log([x.congestion for x in v]), np.log([x.price for x in v]),
-                     np.sqrt(np.column_stack([x.focus for x in v])))
+        return self.customer_base.tenure
 
     def step(self) -> None:
-        """One quarter, in the order of CloudMarket.step."""
-        p, J = self.params, self.J
+        """One quarter, phase by phase as ``CloudMarket.step``."""
+        p, base, policy, rng = self.params, self.customer_base, self.policy, self.rng
         self.steps += 1
         quarter = self.steps
-        active = quarter > p.policy_start
-        self.base.spend *= 1.0 + p.market_growth
-        cohort = (-quarter) % p.review_period
-        old = self.base.provider.copy()
-        switched = self.base.review(cohort, self.offer(), self.cohort_allowed[cohort][active], self.rng)
-        np.subtract.at(self.counts, old[switched], 1)
-        np.add.at(self.counts, self.base.provider[switched], 1)
-        churn = len(switched) / self.n
-        demand = np.bincount(self.base.provider, weights=self.base.spend, minlength=J)
-        self._settle(demand, active, quarter)
+        # vendors_enter
+        total = float(self.demand.sum())
+        for entrant in self.entrants:
+            if entrant.quarter == quarter:
+                self.vendors[self.vendor_names.index(entrant.name)].enter(entrant.capacity * total,
+                                                                          entrant.quality_gap)
+        # customers_look
+        offer = Offer.from_vendors(self.vendors, self.intercepts, self.flexibility_premium)
+        technical = policy.technical_factor(quarter)
+        allowed = policy.allowed(quarter, self.entry_quarter <= quarter)
+        installed = self.demand.sum()
+        n_before = base.n_adopted
+        # customers_place_new_spend
+        growth = p.market_growth * installed
+        spend_before = base.spend[:n_before]
+        adopters = base.adopt(p.adopter_share * growth) if growth > 0 else np.arange(0)
+        rows = np.arange(base.n_adopted)
+        values = base.value_of(rows, offer, base.peer_shares(len(rows)))
+        new_business = np.zeros(len(self.vendors))
+        if growth <= 0:
+            base.holdings[:n_before] *= 1.0 + p.market_growth
+        else:
+            existing = max(growth - float(base.size[adopters].sum()), 0.0)
+            amounts = np.concatenate([existing * spend_before / installed, base.size[adopters]])
+            utility = base.new_workload_utility(rows, values, offer, technical)
+            new_business = base.place_new_spend(rows, amounts, utility, None if allowed is None else allowed[rows],
+                                                rng)
+        # customers_review
+        due = base.cohorts[-quarter % p.review_period]
+        due = due[due < n_before]
+        review = base.review(due, values[due], offer, technical, allowed, rng, quarter)
+        base.tenure[:base.n_adopted] += 1
+        churn = base.main_vendor_changes() / max(base.n_adopted, 1)
+        switch_rate = review.full_switchers / max(n_before, 1)
+        migration_rate = review.moved / installed if installed > 0 else 0.0
+        # vendors_settle
+        self.demand = demand = base.vendor_spend()
+        committed = base.committed_spend(quarter)
+        supply, cost = policy.export_controls(quarter)
+        for v in self.vendors:
+            k = v.index
+            v.settle(float(demand[k]), p, float(supply[k]), float(cost[k]), policy.subsidy(v.home_region, quarter),
+                     policy.push_grant(v.name, v.revenue, quarter), new_business=float(new_business[k]),
+                     committed=float(committed[k]), egress_income=float(review.egress_income[k]),
+                     retention=review.retention(k))
+        # record_quarter
         previous = self.spend_shares
         total = demand.sum()
-        spend = demand / total if total > 0 else demand
-        self.spend_shares = spend
-        counts = self.counts / max(self.counts.sum(), 1.0)
+        spend = self.spend_shares = demand / total if total > 0 else demand
+        won = new_business.sum()
+        counts = metrics.count_shares(base.provider[:base.n_adopted], len(self.vendors))
+        within = np.full((len(GROUP_SHARES), len(self.vendors)), np.nan)
+        found = self.group_shares(base.holdings)
+        within[:len(SEGMENTS)] = found[:len(SEGMENTS)]
+        within[self.region_rows] = spend if self.one_region else found[len(SEGMENTS):]
+        within = within.T.tolist()
         for v in self.vendors:
-            v.share, v.spend_share = float(counts[v.index]), float(spend[v.index])
-        named = spend * self.named
-        hhi = 10_000.0 * np.sum(np.square(named))
-        table = np.bincount(self.industry_key + self.base.provider, weights=self.base.spend,
-                            minlength=self.industry_n * J).reshape(self.industry_n, J)
-        totals = table.sum(axis=1, keepdims=True)
-        table = np.divide(table, totals, out=np.zeros_like(table), where=totals > 0) * self.named
-        weight = totals.ravel()
-        within = float(np.average(10_000.0 * np.square(table).sum(axis=1), weights=weight))
-        self.market_records.append((quarter, float(hhi), float(np.sort(named)[::-1][:3].sum()), churn,
-                                    float(0.5 * np.abs(spend - previous).sum()), within,
-                                    float(10_000.0 * np.sum(np.square(counts * self.named)))))
-        published = [(v.margin, v.targets) for v in self.vendors if v.learns]
+            k = v.index
+            v.new_business_share = float(new_business[k] / won) if won > 0 else 0.0
+            v.customer_share, v.spend_share = float(counts[k]), float(spend[k])
+            vars(v).update(zip(GROUP_SHARES, within[k]))
+        named = metrics.named_only(spend, self.fringe)
+        measures = {
+            "hhi": metrics.hhi(named), "cr3": metrics.cr3(named), "churn": churn,
+            "instability": metrics.instability(previous, spend),
+            "within_industry_hhi": metrics.within_table_hhi(metrics.spend_table(self.industries, base.holdings),
+                                                            self.fringe),
+            "count_hhi": metrics.hhi(metrics.named_only(counts, self.fringe)),
+            "switch_rate": switch_rate, "migration_rate": migration_rate,
+            "multihoming": base.multihoming(), "adoption": base.n_adopted / base.n}
+        self.market_records.append((quarter, *(measures[name] for name in MARKET_REPORTS)))
+        # vendors_decide (before the model's collection, which reads the vendors after it)
         learners = [v for v in self.vendors if v.learns]
+        published = [(v.margin, v.targets) for v in learners]
+        egress_cap, discount_cap = policy.egress_cap(quarter + 1), policy.discount_cap(quarter + 1)
         for v in self.vendors:
-            v.decide(p, [r for r, w in zip(published, learners) if w is not v], self.rng)
-        for v in self.vendors:
-            self.vendor_records.append((quarter, v.index, v.share, v.spend_share, v.iaas_share, v.capacity,
-                                        v.demand, v.price, v.investment_rate, v.revenue, v.profit, v.cash))
-
-    def _settle(self, demand: np.ndarray, active: bool, quarter: int) -> None:
-        """Every vendor books the quarter (VendorBooks.settle), with CloudMarket's policy inputs."""
-        p = self.params
-        supply, cost = self.factors[active]
-        for v in self.vendors:
-            subsidy = p.domestic_subsidy if active and v.home_region == "CN" else 0.0
-            grant = 0.0
-            if active and v.name in p.cloud_push_vendors and p.cloud_push > 0:
-                start, budget = self.push_started.setdefault(v.name, (quarter, p.cloud_push * v.revenue))
-                grant = economics.push_grant(quarter - start + 1, budget, p.cloud_push_quarters)
-            v.settle(float(demand[v.index]), p, float(supply[v.index]), float(cost[v.index]), subsidy, grant)
+            rivals = [seen for w, seen in zip(learners, published, strict=True) if w is not v]
+            v.decide(p, rivals, rng, egress_cap, discount_cap)
+        self.vendor_records.append(np.array([self.vendor_numbers(v) for v in self.vendors], dtype=float))
