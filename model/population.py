@@ -38,7 +38,7 @@ from cloudmarket.model.customers import CustomerBase
 # Everything the population's rules read besides the seed (tests/test_population.py
 # records the reads and fails on any other parameter).
 POPULATION_PARAMS = ("scenario", "n_customers", "prospects", "entrants", "spend_sigma", "review_period", "avg_degree",
-                     "within_industry", "home_preference", "multicloud_cost")
+                     "within_industry", "home_preference", "multicloud_cost", "market_growth")
 
 
 @dataclass(frozen=True)
