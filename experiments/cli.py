@@ -36,6 +36,7 @@ from cloudmarket.model.params import (SCHEMA, ParameterError, check_name, descri
 
 EXIT_USAGE = 2
 EXIT_FAILED_RUNS = 1
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for Ctrl-C
 BACKEND_NAMES = ("serial", "local", "dask")
 
 
@@ -211,6 +212,10 @@ def main(argv: list[str] | None = None) -> int:
     except (ParameterError, UsageError, SpecError, StoreError, AnalysisError, OutputError, AddressError) as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USAGE
+    except KeyboardInterrupt:  # Ctrl-C: one line, the shell's 128 + SIGINT, outputs as they were
+        print("\ninterrupted (Ctrl-C): nothing more was written; files from before are as they were",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
     except BrokenPipeError:  # before OSError, which it is a kind of
         return _reader_left()
     except OSError as err:  # a place that cannot be read or written (full disk, read-only folder)
@@ -382,7 +387,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         report = sweep(spec, args.out, backend=backend, workers=workers, scheduler=args.scheduler, quiet=args.quiet)
     except KeyboardInterrupt:
         print("\ninterrupted: finished runs are stored; run the same command again to resume", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     pending = report.total - report.done - report.failed
     if report.repaired:
         print(f"re-ran {len(report.repaired)} runs whose stored rows were missing or unreadable: "
@@ -420,7 +425,8 @@ def backend_options(args: argparse.Namespace) -> tuple[str, int | None]:
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
     """Run experiments.calibration.calibrate and print its report; exit 1 if any run failed."""
-    from cloudmarket.experiments.calibration import calibrate, load_calibration, report_text
+    from cloudmarket.experiments.calibration import OUTPUT_FILES, calibrate, load_calibration, report_text
+    from cloudmarket.experiments.outputs import check_folder
 
     backend, workers = backend_options(args)
     holdout = None
@@ -432,6 +438,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         if holdout < 0:
             raise UsageError(f"--holdout = {args.holdout!r}: must be a whole number >= 0")
     cspec = load_calibration(args.spec, holdout=holdout)
+    check_folder("--out", args.out, OUTPUT_FILES)  # calibrate checks it too; here before the pool starts
     report = calibrate(cspec, args.out, backend=backend, workers=workers, quiet=args.quiet)
     print(report_text(report))
     print("wrote " + ", ".join(str(f) for f in report.files))
@@ -655,7 +662,8 @@ def missing_frontend_files() -> tuple[str, list[str]] | None:
 def cmd_discover(args: argparse.Namespace) -> int:
     """Scenario discovery on a store (experiments/discover.py); PNGs and CSVs under --out."""
     from cloudmarket.experiments.analysis import load_results, parse_metric
-    from cloudmarket.experiments.discover import discover, write_outputs
+    from cloudmarket.experiments.discover import discover, output_names, write_outputs
+    from cloudmarket.experiments.outputs import check_folder
 
     metric = parse_metric(args.metric)
     below = _number("--below", args.below)
@@ -671,11 +679,13 @@ def cmd_discover(args: argparse.Namespace) -> int:
     min_density = _number("--min-density", args.min_density)
     if not 0.0 < min_density <= 1.0:
         raise UsageError(f"--min-density = {args.min_density!r}: must be a number in (0, 1]")
+    # the output folder is checked before the analysis, and named as the user gave it
+    out = check_folder("--out", args.out if args.out is not None else str(Path(args.dir) / "discover"),
+                       output_names())
     results = load_results(args.dir)
     found = discover(results, metric, below=below, above=above, step=step, method=args.method,
                      min_density=min_density)
     print(found.report())
-    out = Path(args.out) if args.out else Path(args.dir) / "discover"
     files = write_outputs(found, out, title=results.manifest["name"])
     print("wrote " + ", ".join(str(f) for f in files))
     return 0
@@ -696,8 +706,10 @@ def _number(flag: str, raw: str | None) -> float | None:
 def cmd_export(args: argparse.Namespace) -> int:
     """Tidy CSVs of a store (experiments/export.py)."""
     from cloudmarket.experiments.analysis import load_results
-    from cloudmarket.experiments.export import export_csv
+    from cloudmarket.experiments.export import OUTPUT_FILES, export_csv
+    from cloudmarket.experiments.outputs import check_folder
 
+    check_folder("--csv", args.csv, OUTPUT_FILES)  # before reading the store: `--csv ""` is refused here
     results = load_results(args.dir)
     for path in export_csv(results, args.csv):
         print(f"wrote {path}")
