@@ -328,6 +328,10 @@ class Runner:
         if self.backend == "local" and self.workers > 1:
             from concurrent.futures import ProcessPoolExecutor
 
+            from cloudmarket.experiments.script_guard import check_main_guard
+
+            check_main_guard("calibrate")  # its workers import the main script again
+
             from cloudmarket.experiments.runner import die_with_parent, pool_context
 
             context = pool_context()
