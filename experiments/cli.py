@@ -283,6 +283,23 @@ def read_params_file(path: str) -> dict[str, Any]:
     return dict(params)
 
 
+def refuse_inert_push(push: Any, vendor_options: list[list[str]], fix: str) -> None:
+    """Refuse a cloud push that no vendor receives: cloud_push > 0 while cloud_push_vendors is always empty.
+
+    ``push`` is the value (or the largest swept value); ``vendor_options`` every value
+    cloud_push_vendors takes. The run would go ahead as if the lever were 0, silently.
+
+    >>> refuse_inert_push(0.5, [[]], "x")
+    Traceback (most recent call last):
+    ...
+    cloudmarket.experiments.cli.UsageError: cloud_push = 0.5: no vendor receives the push, as cloud_push_vendors is empty; set it (x), or leave cloud_push at 0
+    >>> refuse_inert_push(0.5, [[], ["huawei"]], "x")
+    """
+    if push and push > 0 and not any(vendor_options):
+        raise UsageError(f"cloud_push = {push!r}: no vendor receives the push, as cloud_push_vendors is empty; "
+                         f"set it ({fix}), or leave cloud_push at 0")
+
+
 def parse_seed(raw: str) -> int:
     try:
         seed = int(raw)
@@ -320,6 +337,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from cloudmarket.model.run import check_memory
 
     params = collect_params(args)
+    refuse_inert_push(params["cloud_push"], [params["cloud_push_vendors"]], "--set 'cloud_push_vendors=[\"huawei\"]'")
     seed = parse_seed(args.seed)
     # Every output is checked before the run, and all are published together after it:
     # a failure leaves every file that existed as it was (experiments/outputs.py).
@@ -383,6 +401,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
     backend, workers = backend_options(args)
     spec = load_spec(args.spec)
+    push = (spec.values.get("cloud_push") or (spec.ranges["cloud_push"][1:] if "cloud_push" in spec.ranges else None)
+            or [spec.fixed.get("cloud_push", 0.0)])
+    refuse_inert_push(max(push), spec.values.get("cloud_push_vendors") or [spec.fixed.get("cloud_push_vendors", [])],
+                      f"cloud_push_vendors = [\"huawei\"] under [parameters] of {spec.source}")
     try:
         report = sweep(spec, args.out, backend=backend, workers=workers, scheduler=args.scheduler, quiet=args.quiet)
     except KeyboardInterrupt:
