@@ -4,7 +4,7 @@ Run with ``cloudmarket viz`` or::
 
     SOLARA_TELEMETRY_MIXPANEL_ENABLE=False solara run app.py --host 127.0.0.1 --no-open
 
-Offline, ``scripts/setup_browser.sh`` seeds Solara's front-end assets into the venv once.
+Offline, ``cloudmarket viz --seed-assets`` seeds Solara's front-end files into the environment once.
 This module only presents: the market is ``model.CloudMarket`` unchanged; the controls are
 built from ``model/params.py`` and every value is checked by ``model.params.resolve``; the
 colours come from ``model/charts.py``. Charts are matplotlib PNGs drawn on the server.

@@ -84,13 +84,16 @@ def _parser() -> argparse.ArgumentParser:
     params.set_defaults(handler=cmd_params)
 
     viz = _command(sub, "viz", "serve the SolaraViz page (cloudmarket.app) on 127.0.0.1",
-                   "Watch one market in the browser, with the policy levers as controls. Offline, Solara's "
-                   "front-end files must be seeded once first: bash scripts/setup_browser.sh")
+                   "Watch one market in the browser, with the policy levers as controls. The page's front-end "
+                   "files come from a seeded copy when there is one (works offline), else from Solara's CDN "
+                   "(needs internet); `cloudmarket viz --seed-assets` seeds them once, from the npm registry.")
     viz.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1, this machine only)")
     viz.add_argument("--port", default="8765", help="port to listen on (default 8765)")
     viz.add_argument("--cdn", action="store_true",
-                     help="serve even when Solara's front-end files are not seeded (Solara fetches them "
-                          "from its CDN, which needs internet access)")
+                     help="serve from Solara's CDN even when it does not answer now (the page needs it to load)")
+    viz.add_argument("--seed-assets", dest="seed_assets", action="store_true",
+                     help="download Solara's front-end files from the npm registry into this environment, "
+                          "so the page works offline; then exit")
     viz.set_defaults(handler=cmd_viz)
 
     _add_experiment_commands(sub)
@@ -203,13 +206,15 @@ def main(argv: list[str] | None = None) -> int:
     from cloudmarket.experiments.store import StoreError
 
     from cloudmarket.experiments.outputs import OutputError
+    from cloudmarket.experiments.frontend import FrontendError
     from cloudmarket.experiments.serve import AddressError
     from cloudmarket.experiments.store import os_error_text
 
     args = _parser().parse_args(argv)
     try:
         return int(args.handler(args) or 0)
-    except (ParameterError, UsageError, SpecError, StoreError, AnalysisError, OutputError, AddressError) as err:
+    except (ParameterError, UsageError, SpecError, StoreError, AnalysisError, OutputError, AddressError,
+            FrontendError) as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:  # Ctrl-C: one line, the shell's 128 + SIGINT, outputs as they were
@@ -635,6 +640,15 @@ def cmd_viz(args: argparse.Namespace) -> int:
 
     from cloudmarket.experiments.serve import check_host, check_port, is_loopback, url
 
+    if importlib.util.find_spec("solara") is None:
+        raise UsageError("solara is not installed: pip install 'cloudmarket[viz]' (make test does it)")
+    from cloudmarket.experiments import frontend
+
+    if args.seed_assets:
+        seeded = frontend.seed()
+        print(f"Solara's front-end files are in {frontend.cache_dir()} ({len(seeded)} packages downloaded now): "
+              "`cloudmarket viz` serves them offline")
+        return 0
     try:
         port = int(args.port)
     except ValueError:
@@ -642,42 +656,42 @@ def cmd_viz(args: argparse.Namespace) -> int:
     if not 1 <= port <= 65535:
         raise UsageError(f"--port = {args.port!r}: must be a whole number in [1, 65535]")
     check_host(args.host)
-    if importlib.util.find_spec("solara") is None:
-        raise UsageError("solara is not installed: pip install 'cloudmarket[viz]' (make test does it)")
     if not is_loopback(args.host):
         print(f"warning: --host = {args.host!r} is not a loopback address: every machine that can reach this one "
               "can open the page and make it run models; use 127.0.0.1 unless that is what you want",
               file=sys.stderr, flush=True)
     check_port(args.host, port)  # before saying "serving on"
-    missing = missing_frontend_files()
-    if missing and not args.cdn:
-        raise UsageError(f"Solara's front-end files are missing ({', '.join(missing[1])} not in {missing[0]}): "
-                         "offline the page would stay blank. Seed them once with `bash scripts/setup_browser.sh` "
-                         "(from the project's checkout), or pass --cdn to let Solara fetch them from the internet")
+    source = frontend_source(frontend, args.cdn)
     env = {**os.environ, "SOLARA_TELEMETRY_MIXPANEL_ENABLE": "False"}
     # the page is a module of the package, so an installed wheel serves it as a checkout does
     cmd = [sys.executable, "-m", "solara", "run", "cloudmarket.app", "--host", args.host, "--port", str(port),
            "--no-open", "--no-check-version", "--production"]  # production: no file watchers
+    print(f"front end: {source}", flush=True)
     print(f"serving on {url(args.host, port)}  (Ctrl-C to stop)", flush=True)
     # exec, not a child process: the server keeps this PID, so stopping it by PID works
     os.execve(sys.executable, cmd, env)
 
 
+def frontend_source(frontend, force_cdn: bool) -> str:
+    """Which front-end files the page will use, in words; UsageError when neither can work."""
+    missing = frontend.missing_packages()
+    if not missing:
+        return f"the seeded copy in {frontend.cache_dir()} (works offline)"
+    cdn = frontend.cdn_url()
+    if force_cdn or frontend.cdn_reachable(cdn):
+        return (f"Solara's CDN ({cdn}), fetched as the page asks (needs internet; `cloudmarket viz --seed-assets` "
+                "once makes the page work offline)")
+    raise UsageError(f"Solara's front-end files are not seeded ({', '.join(missing)} not in {frontend.cache_dir()}) "
+                     f"and Solara's CDN ({cdn}) cannot be reached: the page would stay blank. Seed them once with "
+                     "`cloudmarket viz --seed-assets` (needs only the npm registry), or pass --cdn to serve anyway")
+
+
 def missing_frontend_files() -> tuple[str, list[str]] | None:
-    """(cache folder, missing packages) when Solara's front end is not seeded; None when it is.
+    """(cache folder, missing packages) when Solara's front end is not seeded; None when it is."""
+    from cloudmarket.experiments import frontend
 
-    Solara serves its front end through a proxy that caches a public CDN into the venv;
-    ``scripts/setup_browser.sh`` fills that cache from npm so the page works offline.
-    """
-    import re
-
-    from solara.server import settings
-
-    cache = Path(settings.assets.proxy_cache_dir)
-    template = Path(settings.__file__).parent / "templates" / "solara.html.j2"
-    apps = sorted(set(re.findall(r"@widgetti/solara-vuetify3?-app@[0-9][0-9.]*[0-9]", template.read_text())))
-    missing = [a for a in [*apps, "requirejs@2.3.6"] if not (cache / a / "package.json").is_file()]
-    return (str(cache), missing) if missing else None
+    missing = frontend.missing_packages()
+    return (str(frontend.cache_dir()), missing) if missing else None
 
 
 # ---------------------------------------------------------------------- discovery and export
