@@ -570,6 +570,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
         if args.by not in SCHEMA:
             raise UsageError(f"--by = {args.by!r}: not a parameter")
         baseline = SCHEMA[args.by].coerce(parse_assignment(f"{args.by}={args.baseline}")[1])
+        if SCHEMA[args.by].kind == "list":
+            # a store names list values as text, "UK,EU" and "(none)" for []: --baseline '["UK","EU"]',
+            # UK,EU, [] and (none) all name theirs
+            baseline = ",".join(v for v in baseline if v != "(none)") or "(none)"
     table = paired_differences(results, metric, args.by, baseline=baseline)
     scale = 100.0 if metric.column in ("share", "spend_share", "iaas_investment_share") else 1.0
     unit = " (percentage points)" if scale == 100.0 else ""
