@@ -642,7 +642,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
 def cmd_viz(args: argparse.Namespace) -> int:
     import importlib.util
 
-    from cloudmarket.experiments.serve import check_host, check_port, is_loopback, url
+    from cloudmarket.experiments.serve import check_host, check_local_address, check_port, is_loopback, url
 
     if importlib.util.find_spec("solara") is None:
         raise UsageError("solara is not installed: pip install 'cloudmarket[viz]' (make test does it)")
@@ -660,6 +660,7 @@ def cmd_viz(args: argparse.Namespace) -> int:
     if not 1 <= port <= 65535:
         raise UsageError(f"--port = {args.port!r}: must be a whole number in [1, 65535]")
     check_host(args.host)
+    check_local_address(args.host)
     if not is_loopback(args.host):
         print(f"warning: --host = {args.host!r} is not a loopback address: every machine that can reach this one "
               "can open the page and make it run models; use 127.0.0.1 unless that is what you want",

@@ -509,9 +509,12 @@ def write_outputs(found: Discovery, out: str | Path, title: str = "") -> list[Pa
     """
     from cloudmarket.experiments.outputs import publish
 
+    import matplotlib.pyplot as plt
+
     out = Path(out)
     writes = []
-    for stem, fig in figures(found, title).items():
+    figs = figures(found, title)
+    for stem, fig in figs.items():
         # the PNG describes itself: its alt text goes into the file's Description
         writes.append((out / f"{stem}.png", lambda p, fig=fig: fig.savefig(
             p, dpi=110, format="png", bbox_inches="tight", metadata={"Description": fig.alt_text})))
@@ -520,5 +523,9 @@ def write_outputs(found: Discovery, out: str | Path, title: str = "") -> list[Pa
     writes.append((out / "boxes.csv", lambda p: boxes.to_csv(p, index=False, float_format="%.6g")))
     writes.append((out / "feature_scores.csv", lambda p: found.scores.to_csv(p, index=False, float_format="%.6g")))
     names = output_names(max(MAX_BOXES, len(found.boxes)))
-    publish(writes, remove=[out / n for n in names])
+    try:
+        publish(writes, remove=[out / n for n in names])
+    finally:
+        for fig in figs.values():
+            plt.close(fig)  # pyplot keeps every figure until closed
     return [path for path, _ in writes]

@@ -215,7 +215,10 @@ def _swap(temps: list[tuple[Path, Path]], stale: list[Path]) -> None:
                 target.unlink(missing_ok=True)  # a new file where there was none
         for target, backup in kept.items():
             try:
-                os.replace(backup, target)  # the old version back (a no-op link when it was never replaced)
+                if target in placed or not target.exists():
+                    os.replace(backup, target)  # the old version back (replaced, removed, or moved aside)
+                else:
+                    backup.unlink()  # never replaced: the link is a second name of what is still there
             except OSError:
                 pass  # keep undoing the rest; the backup stays beside its target
         raise

@@ -49,6 +49,11 @@ def is_loopback(host: str) -> bool:
     return bool(infos) and all(ipaddress.ip_address(info[4][0].split("%")[0]).is_loopback for info in infos)
 
 
+def check_local_address(host: str) -> None:
+    """AddressError when ``host`` is not an address of this machine (checked before any warning about it)."""
+    check_port(host, 0)  # port 0: any free port, so only the address itself can fail
+
+
 def check_port(host: str, port: int) -> None:
     """Bind ``host:port`` once and let go: AddressError if it is in use or not allowed."""
     family, _, _, _, address = check_host(host)[0]
