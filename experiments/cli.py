@@ -618,9 +618,8 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
 
 def cmd_plot(args: argparse.Namespace) -> int:
     from cloudmarket.experiments.analysis import VENDOR_COLUMNS, load_results, parse_metric
-    from cloudmarket.experiments.outputs import check_output
+    from cloudmarket.experiments.outputs import check_output, publish
     from cloudmarket.experiments.plots import plot_vendor_share
-    from cloudmarket.experiments.store import atomic_write
 
     out = check_output("--out", args.out, ".png")
     column, vendor = args.column, args.vendor
@@ -634,7 +633,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
         raise UsageError(f"--column = {column!r}: must be one of {', '.join(VENDOR_COLUMNS)}")
     fig = plot_vendor_share(load_results(args.dir), vendor, column)
     # the PNG describes itself: its alt text goes into the file's Description
-    atomic_write(out, lambda p: fig.savefig(p, dpi=110, format="png", metadata={"Description": fig.alt_text}))
+    publish([(out, lambda p: fig.savefig(p, dpi=110, format="png", metadata={"Description": fig.alt_text}))])
     print(f"wrote {out}")
     return 0
 
