@@ -218,14 +218,22 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:  # Ctrl-C: one line, the shell's 128 + SIGINT, outputs as they were
-        print("\ninterrupted (Ctrl-C): nothing more was written; files from before are as they were",
-              file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return _interrupted()
     except BrokenPipeError:  # before OSError, which it is a kind of
         return _reader_left()
     except OSError as err:  # a place that cannot be read or written (full disk, read-only folder)
         print(f"error: {os_error_text(err)}", file=sys.stderr)
         return EXIT_USAGE
+    except Exception as err:
+        duckdb = sys.modules.get("duckdb")
+        if duckdb is not None and isinstance(err, duckdb.InterruptException):  # Ctrl-C inside a DuckDB query
+            return _interrupted()
+        raise
+
+
+def _interrupted() -> int:
+    print("\ninterrupted (Ctrl-C): nothing more was written; files from before are as they were", file=sys.stderr)
+    return EXIT_INTERRUPTED
 
 
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what `yes | head` reports

@@ -531,6 +531,21 @@ def test_ctrl_c_ends_every_command_with_130_and_one_line(command, target, tmp_pa
     assert _outputs(d) == before
 
 
+def test_ctrl_c_inside_a_duckdb_query_is_an_interrupt_too(tmp_path, discovery_store, monkeypatch, capsys):
+    import duckdb
+
+    from cloudmarket.experiments import analysis
+
+    def interrupted_query(*args, **kwargs):
+        raise duckdb.InterruptException("INTERRUPT Error: Interrupted!")
+
+    monkeypatch.setattr(analysis, "summarise", interrupted_query)
+    capsys.readouterr()
+    assert main(["summary", str(discovery_store)]) == 130
+    err = capsys.readouterr().err
+    assert err.strip() == "interrupted (Ctrl-C): nothing more was written; files from before are as they were"
+
+
 def test_ctrl_c_in_calibrate_with_worker_processes(tmp_path):
     """A real SIGINT to the whole process group, as a terminal sends it: workers included."""
     import signal
