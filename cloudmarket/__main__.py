@@ -4,4 +4,5 @@ import sys
 
 from cloudmarket.experiments.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # pool workers started fresh import this module again
+    sys.exit(main())

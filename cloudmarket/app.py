@@ -4,7 +4,7 @@ Run with ``cloudmarket viz`` or::
 
     SOLARA_TELEMETRY_MIXPANEL_ENABLE=False solara run app.py --host 127.0.0.1 --no-open
 
-Offline, ``scripts/setup_browser.sh`` seeds Solara's front-end assets into the venv once.
+Offline, ``cloudmarket viz --seed-assets`` seeds Solara's front-end files into the environment once.
 This module only presents: the market is ``model.CloudMarket`` unchanged; the controls are
 built from ``model/params.py`` and every value is checked by ``model.params.resolve``; the
 colours come from ``model/charts.py``. Charts are matplotlib PNGs drawn on the server.
@@ -38,6 +38,7 @@ from mesa.visualization import Slider, SolaraViz  # noqa: E402
 
 from cloudmarket.agents import SEGMENTS  # noqa: E402
 from cloudmarket.model import CloudMarket, ParameterError, resolve  # noqa: E402
+from cloudmarket.model.run import check_memory  # noqa: E402
 from cloudmarket.model.charts import (CHURN_COLOUR, LABEL_COLOUR, LINK_COLOUR, MARKET_COLOUR,  # noqa: E402
                                       PROSPECT_COLOUR, vendor_colour)
 from cloudmarket.model.params import MODEL_PARAMS, SCHEMA, parse_assignment  # noqa: E402
@@ -149,13 +150,15 @@ def parse_value(name: str, value: Any) -> Any:
 def parse_controls(controls: dict[str, Any]) -> tuple[dict[str, Any], int]:
     """Model parameters (checked by ``resolve``) and seed from the page's control values.
 
-    Raises ParameterError with a readable message on any bad value.
+    Raises ParameterError with a readable message on any bad value, and on a market whose
+    estimated memory exceeds what the machine has (``model.run.check_memory``).
     """
     given = {n: parse_value(n, controls[control_key(n)]) for n in PAGE_CONTROLS if control_key(n) in controls}
     unknown = set(controls) - {control_key(n) for n in PAGE_CONTROLS} - {"rng"}
     if unknown:
         raise ParameterError(sorted(unknown)[0], controls[sorted(unknown)[0]], "is not a page control")
     params = resolve(given, allow=MODEL_PARAMS)
+    check_memory([params])  # as `cloudmarket run` does: a market too big is refused with the estimate
     return {n: params[n] for n in given}, parse_seed(controls.get("rng", DEFAULT_SEED))
 
 

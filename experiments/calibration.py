@@ -328,6 +328,10 @@ class Runner:
         if self.backend == "local" and self.workers > 1:
             from concurrent.futures import ProcessPoolExecutor
 
+            from cloudmarket.experiments.script_guard import check_main_guard
+
+            check_main_guard("calibrate")  # its workers import the main script again
+
             from cloudmarket.experiments.runner import die_with_parent, pool_context
 
             context = pool_context()
@@ -451,12 +455,11 @@ class CalibrationReport:
 def calibrate(cspec: CalibrationSpec, out: str | Path, backend: str = "local", workers: int | None = None,
               quiet: bool = True) -> CalibrationReport:
     """Fit, check and validate (see the module doc); write fitted.toml, fit.json, CSVs and calibration.png."""
-    from cloudmarket.experiments.store import StoreError
+    from cloudmarket.experiments.outputs import check_folder
 
     start = time.perf_counter()
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise StoreError(f"--out = {str(out)!r}: is a file; give a directory for the calibration's outputs")
+    # every output place is checked before the fit, which may take hours (experiments/outputs.py)
+    out = check_folder("--out", out, OUTPUT_FILES)
     target = cspec.target
     log = (lambda msg: None) if quiet else (lambda msg: print(msg, flush=True))
     with Runner(backend, workers) as runner:
@@ -651,10 +654,13 @@ def report_text(report: CalibrationReport) -> str:
     return "\n".join(lines)
 
 
+OUTPUT_FILES = ("fitted.toml", "fit.json", "fit_by_period.csv", "points.csv", "calibration.png")
+
+
 def _write_outputs(out: Path, cspec: CalibrationSpec, fitted: dict[str, Any], summary: dict[str, Any], main: Stage,
                    stages: list[Stage], by_period: pd.DataFrame, rolling: pd.DataFrame) -> list[Path]:
     from cloudmarket.experiments.calibration_plot import plot_calibration
-    from cloudmarket.experiments.store import atomic_write
+    from cloudmarket.experiments.outputs import publish
 
     params = {**cspec.fixed, **fitted}
     fitted_toml = ("# Fitted by `cloudmarket calibrate` (posterior medians; method in experiments/calibration.py)\n"
@@ -662,11 +668,12 @@ def _write_outputs(out: Path, cspec: CalibrationSpec, fitted: dict[str, Any], su
                    + "\n".join(f"{k} = {_toml_value(v)}" for k, v in params.items()) + "\n")
     points = pd.concat([main.evaluated, *[s.evaluated for s in stages]], ignore_index=True)
     fig = plot_calibration(cspec.target, main.shares, main.patterns, summary, rolling)
-    files = [out / "fitted.toml", out / "fit.json", out / "fit_by_period.csv", out / "points.csv", out / "calibration.png"]
-    atomic_write(files[0], lambda p: p.write_text(fitted_toml, encoding="utf-8"))
-    atomic_write(files[1], lambda p: p.write_text(json.dumps(json.loads(canonical_json(summary)), indent=2),
-                                                  encoding="utf-8"))
-    atomic_write(files[2], lambda p: by_period.to_csv(p, index=False))
-    atomic_write(files[3], lambda p: points.to_csv(p, index=False))
-    atomic_write(files[4], lambda p: fig.savefig(p, dpi=110, format="png"))
+    files = [out / name for name in OUTPUT_FILES]
+    # all five or none: a failed write (full disk) leaves the earlier fit's files as they were
+    publish([(files[0], lambda p: p.write_text(fitted_toml, encoding="utf-8")),
+             (files[1], lambda p: p.write_text(json.dumps(json.loads(canonical_json(summary)), indent=2),
+                                               encoding="utf-8")),
+             (files[2], lambda p: by_period.to_csv(p, index=False)),
+             (files[3], lambda p: points.to_csv(p, index=False)),
+             (files[4], lambda p: fig.savefig(p, dpi=110, format="png"))])
     return files

@@ -36,6 +36,7 @@ from cloudmarket.model.params import (SCHEMA, ParameterError, check_name, descri
 
 EXIT_USAGE = 2
 EXIT_FAILED_RUNS = 1
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for Ctrl-C
 BACKEND_NAMES = ("serial", "local", "dask")
 
 
@@ -83,13 +84,16 @@ def _parser() -> argparse.ArgumentParser:
     params.set_defaults(handler=cmd_params)
 
     viz = _command(sub, "viz", "serve the SolaraViz page (cloudmarket.app) on 127.0.0.1",
-                   "Watch one market in the browser, with the policy levers as controls. Offline, Solara's "
-                   "front-end files must be seeded once first: bash scripts/setup_browser.sh")
+                   "Watch one market in the browser, with the policy levers as controls. The page's front-end "
+                   "files come from a seeded copy when there is one (works offline), else from Solara's CDN "
+                   "(needs internet); `cloudmarket viz --seed-assets` seeds them once, from the npm registry.")
     viz.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1, this machine only)")
     viz.add_argument("--port", default="8765", help="port to listen on (default 8765)")
     viz.add_argument("--cdn", action="store_true",
-                     help="serve even when Solara's front-end files are not seeded (Solara fetches them "
-                          "from its CDN, which needs internet access)")
+                     help="serve from Solara's CDN even when it does not answer now (the page needs it to load)")
+    viz.add_argument("--seed-assets", dest="seed_assets", action="store_true",
+                     help="download Solara's front-end files from the npm registry into this environment, "
+                          "so the page works offline; then exit")
     viz.set_defaults(handler=cmd_viz)
 
     _add_experiment_commands(sub)
@@ -202,20 +206,34 @@ def main(argv: list[str] | None = None) -> int:
     from cloudmarket.experiments.store import StoreError
 
     from cloudmarket.experiments.outputs import OutputError
+    from cloudmarket.experiments.frontend import FrontendError
     from cloudmarket.experiments.serve import AddressError
     from cloudmarket.experiments.store import os_error_text
 
     args = _parser().parse_args(argv)
     try:
         return int(args.handler(args) or 0)
-    except (ParameterError, UsageError, SpecError, StoreError, AnalysisError, OutputError, AddressError) as err:
+    except (ParameterError, UsageError, SpecError, StoreError, AnalysisError, OutputError, AddressError,
+            FrontendError) as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USAGE
+    except KeyboardInterrupt:  # Ctrl-C: one line, the shell's 128 + SIGINT, outputs as they were
+        return _interrupted()
     except BrokenPipeError:  # before OSError, which it is a kind of
         return _reader_left()
     except OSError as err:  # a place that cannot be read or written (full disk, read-only folder)
         print(f"error: {os_error_text(err)}", file=sys.stderr)
         return EXIT_USAGE
+    except Exception as err:
+        duckdb = sys.modules.get("duckdb")
+        if duckdb is not None and isinstance(err, duckdb.InterruptException):  # Ctrl-C inside a DuckDB query
+            return _interrupted()
+        raise
+
+
+def _interrupted() -> int:
+    print("\ninterrupted (Ctrl-C): nothing more was written; files from before are as they were", file=sys.stderr)
+    return EXIT_INTERRUPTED
 
 
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what `yes | head` reports
@@ -278,6 +296,23 @@ def read_params_file(path: str) -> dict[str, Any]:
     return dict(params)
 
 
+def refuse_inert_push(push: Any, vendor_options: list[list[str]], fix: str) -> None:
+    """Refuse a cloud push that no vendor receives: cloud_push > 0 while cloud_push_vendors is always empty.
+
+    ``push`` is the value (or the largest swept value); ``vendor_options`` every value
+    cloud_push_vendors takes. The run would go ahead as if the lever were 0, silently.
+
+    >>> refuse_inert_push(0.5, [[]], "x")
+    Traceback (most recent call last):
+    ...
+    cloudmarket.experiments.cli.UsageError: cloud_push = 0.5: no vendor receives the push, as cloud_push_vendors is empty; set it (x), or leave cloud_push at 0
+    >>> refuse_inert_push(0.5, [[], ["huawei"]], "x")
+    """
+    if push and push > 0 and not any(vendor_options):
+        raise UsageError(f"cloud_push = {push!r}: no vendor receives the push, as cloud_push_vendors is empty; "
+                         f"set it ({fix}), or leave cloud_push at 0")
+
+
 def parse_seed(raw: str) -> int:
     try:
         seed = int(raw)
@@ -315,6 +350,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from cloudmarket.model.run import check_memory
 
     params = collect_params(args)
+    refuse_inert_push(params["cloud_push"], [params["cloud_push_vendors"]], "--set 'cloud_push_vendors=[\"huawei\"]'")
     seed = parse_seed(args.seed)
     # Every output is checked before the run, and all are published together after it:
     # a failure leaves every file that existed as it was (experiments/outputs.py).
@@ -378,11 +414,15 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
     backend, workers = backend_options(args)
     spec = load_spec(args.spec)
+    push = (spec.values.get("cloud_push") or (spec.ranges["cloud_push"][1:] if "cloud_push" in spec.ranges else None)
+            or [spec.fixed.get("cloud_push", 0.0)])
+    refuse_inert_push(max(push), spec.values.get("cloud_push_vendors") or [spec.fixed.get("cloud_push_vendors", [])],
+                      f"cloud_push_vendors = [\"huawei\"] under [parameters] of {spec.source}")
     try:
         report = sweep(spec, args.out, backend=backend, workers=workers, scheduler=args.scheduler, quiet=args.quiet)
     except KeyboardInterrupt:
         print("\ninterrupted: finished runs are stored; run the same command again to resume", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     pending = report.total - report.done - report.failed
     for note in report.notes():  # what the sweep repaired, naming the cause
         print(note, file=sys.stderr)
@@ -419,7 +459,8 @@ def backend_options(args: argparse.Namespace) -> tuple[str, int | None]:
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
     """Run experiments.calibration.calibrate and print its report; exit 1 if any run failed."""
-    from cloudmarket.experiments.calibration import calibrate, load_calibration, report_text
+    from cloudmarket.experiments.calibration import OUTPUT_FILES, calibrate, load_calibration, report_text
+    from cloudmarket.experiments.outputs import check_folder
 
     backend, workers = backend_options(args)
     holdout = None
@@ -431,6 +472,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         if holdout < 0:
             raise UsageError(f"--holdout = {args.holdout!r}: must be a whole number >= 0")
     cspec = load_calibration(args.spec, holdout=holdout)
+    check_folder("--out", args.out, OUTPUT_FILES)  # calibrate checks it too; here before the pool starts
     report = calibrate(cspec, args.out, backend=backend, workers=workers, quiet=args.quiet)
     print(report_text(report))
     print("wrote " + ", ".join(str(f) for f in report.files))
@@ -510,6 +552,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
         if args.by not in SCHEMA:
             raise UsageError(f"--by = {args.by!r}: not a parameter")
         baseline = SCHEMA[args.by].coerce(parse_assignment(f"{args.by}={args.baseline}")[1])
+        if SCHEMA[args.by].kind == "list":
+            # a store names list values as text, "UK,EU" and "(none)" for []: --baseline '["UK","EU"]',
+            # UK,EU, [] and (none) all name theirs
+            baseline = ",".join(v for v in baseline if v != "(none)") or "(none)"
     table = paired_differences(results, metric, args.by, baseline=baseline)
     scale = 100.0 if metric.column in ("share", "spend_share", "iaas_investment_share") else 1.0
     unit = " (percentage points)" if scale == 100.0 else ""
@@ -554,9 +600,8 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
 
 def cmd_plot(args: argparse.Namespace) -> int:
     from cloudmarket.experiments.analysis import VENDOR_COLUMNS, load_results, parse_metric
-    from cloudmarket.experiments.outputs import check_output
+    from cloudmarket.experiments.outputs import check_output, publish
     from cloudmarket.experiments.plots import plot_vendor_share
-    from cloudmarket.experiments.store import atomic_write
 
     out = check_output("--out", args.out, ".png")
     column, vendor = args.column, args.vendor
@@ -570,7 +615,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
         raise UsageError(f"--column = {column!r}: must be one of {', '.join(VENDOR_COLUMNS)}")
     fig = plot_vendor_share(load_results(args.dir), vendor, column)
     # the PNG describes itself: its alt text goes into the file's Description
-    atomic_write(out, lambda p: fig.savefig(p, dpi=110, format="png", metadata={"Description": fig.alt_text}))
+    publish([(out, lambda p: fig.savefig(p, dpi=110, format="png", metadata={"Description": fig.alt_text}))])
     print(f"wrote {out}")
     return 0
 
@@ -578,8 +623,17 @@ def cmd_plot(args: argparse.Namespace) -> int:
 def cmd_viz(args: argparse.Namespace) -> int:
     import importlib.util
 
-    from cloudmarket.experiments.serve import check_host, check_port, is_loopback, url
+    from cloudmarket.experiments.serve import check_host, check_local_address, check_port, is_loopback, url
 
+    if importlib.util.find_spec("solara") is None:
+        raise UsageError("solara is not installed: pip install 'cloudmarket[viz]' (make test does it)")
+    from cloudmarket.experiments import frontend
+
+    if args.seed_assets:
+        seeded = frontend.seed()
+        print(f"Solara's front-end files are in {frontend.cache_dir()} ({len(seeded)} packages downloaded now): "
+              "`cloudmarket viz` serves them offline")
+        return 0
     try:
         port = int(args.port)
     except ValueError:
@@ -587,49 +641,51 @@ def cmd_viz(args: argparse.Namespace) -> int:
     if not 1 <= port <= 65535:
         raise UsageError(f"--port = {args.port!r}: must be a whole number in [1, 65535]")
     check_host(args.host)
-    if importlib.util.find_spec("solara") is None:
-        raise UsageError("solara is not installed: pip install 'cloudmarket[viz]' (make test does it)")
+    check_local_address(args.host)
     if not is_loopback(args.host):
         print(f"warning: --host = {args.host!r} is not a loopback address: every machine that can reach this one "
               "can open the page and make it run models; use 127.0.0.1 unless that is what you want",
               file=sys.stderr, flush=True)
     check_port(args.host, port)  # before saying "serving on"
-    missing = missing_frontend_files()
-    if missing and not args.cdn:
-        raise UsageError(f"Solara's front-end files are missing ({', '.join(missing[1])} not in {missing[0]}): "
-                         "offline the page would stay blank. Seed them once with `bash scripts/setup_browser.sh` "
-                         "(from the project's checkout), or pass --cdn to let Solara fetch them from the internet")
+    source = frontend_source(frontend, args.cdn)
     env = {**os.environ, "SOLARA_TELEMETRY_MIXPANEL_ENABLE": "False"}
     # the page is a module of the package, so an installed wheel serves it as a checkout does
     cmd = [sys.executable, "-m", "solara", "run", "cloudmarket.app", "--host", args.host, "--port", str(port),
            "--no-open", "--no-check-version", "--production"]  # production: no file watchers
+    print(f"front end: {source}", flush=True)
     print(f"serving on {url(args.host, port)}  (Ctrl-C to stop)", flush=True)
     # exec, not a child process: the server keeps this PID, so stopping it by PID works
     os.execve(sys.executable, cmd, env)
 
 
+def frontend_source(frontend, force_cdn: bool) -> str:
+    """Which front-end files the page will use, in words; UsageError when neither can work."""
+    missing = frontend.missing_packages()
+    if not missing:
+        return f"the seeded copy in {frontend.cache_dir()} (works offline)"
+    cdn = frontend.cdn_url()
+    if force_cdn or frontend.cdn_reachable(cdn):
+        return (f"Solara's CDN ({cdn}), fetched as the page asks (needs internet; `cloudmarket viz --seed-assets` "
+                "once makes the page work offline)")
+    raise UsageError(f"Solara's front-end files are not seeded ({', '.join(missing)} not in {frontend.cache_dir()}) "
+                     f"and Solara's CDN ({cdn}) cannot be reached: the page would stay blank. Seed them once with "
+                     "`cloudmarket viz --seed-assets` (needs only the npm registry), or pass --cdn to serve anyway")
+
+
 def missing_frontend_files() -> tuple[str, list[str]] | None:
-    """(cache folder, missing packages) when Solara's front end is not seeded; None when it is.
+    """(cache folder, missing packages) when Solara's front end is not seeded; None when it is."""
+    from cloudmarket.experiments import frontend
 
-    Solara serves its front end through a proxy that caches a public CDN into the venv;
-    ``scripts/setup_browser.sh`` fills that cache from npm so the page works offline.
-    """
-    import re
-
-    from solara.server import settings
-
-    cache = Path(settings.assets.proxy_cache_dir)
-    template = Path(settings.__file__).parent / "templates" / "solara.html.j2"
-    apps = sorted(set(re.findall(r"@widgetti/solara-vuetify3?-app@[0-9][0-9.]*[0-9]", template.read_text())))
-    missing = [a for a in [*apps, "requirejs@2.3.6"] if not (cache / a / "package.json").is_file()]
-    return (str(cache), missing) if missing else None
+    missing = frontend.missing_packages()
+    return (str(frontend.cache_dir()), missing) if missing else None
 
 
 # ---------------------------------------------------------------------- discovery and export
 def cmd_discover(args: argparse.Namespace) -> int:
     """Scenario discovery on a store (experiments/discover.py); PNGs and CSVs under --out."""
     from cloudmarket.experiments.analysis import load_results, parse_metric
-    from cloudmarket.experiments.discover import discover, write_outputs
+    from cloudmarket.experiments.discover import discover, output_names, write_outputs
+    from cloudmarket.experiments.outputs import check_folder
 
     metric = parse_metric(args.metric)
     below = _number("--below", args.below)
@@ -645,11 +701,13 @@ def cmd_discover(args: argparse.Namespace) -> int:
     min_density = _number("--min-density", args.min_density)
     if not 0.0 < min_density <= 1.0:
         raise UsageError(f"--min-density = {args.min_density!r}: must be a number in (0, 1]")
+    # the output folder is checked before the analysis, and named as the user gave it
+    out = check_folder("--out", args.out if args.out is not None else str(Path(args.dir) / "discover"),
+                       output_names())
     results = load_results(args.dir)
     found = discover(results, metric, below=below, above=above, step=step, method=args.method,
                      min_density=min_density)
     print(found.report())
-    out = Path(args.out) if args.out else Path(args.dir) / "discover"
     files = write_outputs(found, out, title=results.manifest["name"])
     print("wrote " + ", ".join(str(f) for f in files))
     return 0
@@ -670,8 +728,10 @@ def _number(flag: str, raw: str | None) -> float | None:
 def cmd_export(args: argparse.Namespace) -> int:
     """Tidy CSVs of a store (experiments/export.py)."""
     from cloudmarket.experiments.analysis import load_results
-    from cloudmarket.experiments.export import export_csv
+    from cloudmarket.experiments.export import OUTPUT_FILES, export_csv
+    from cloudmarket.experiments.outputs import check_folder
 
+    check_folder("--csv", args.csv, OUTPUT_FILES)  # before reading the store: `--csv ""` is refused here
     results = load_results(args.dir)
     for path in export_csv(results, args.csv):
         print(f"wrote {path}")

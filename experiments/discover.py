@@ -224,7 +224,7 @@ def _find_boxes(x, y, method, min_density, max_boxes, mass_min, cases, runs) -> 
                 break
             index = _pick(pbox.peeling_trajectory, min_density)
             pbox.select(index)
-            stats, limits = pbox.inspect(index, style="data")[0]
+            stats, limits = _inspect_data(pbox, index, sdutil)
             box = Box(number, float(stats.coverage), float(stats.density), float(stats.mass), int(stats.n),
                       _limits(limits, box_init), index)
             if number > 1 and box.density < min_density:
@@ -258,6 +258,24 @@ def _find_boxes(x, y, method, min_density, max_boxes, mass_min, cases, runs) -> 
     found.engine = engine
     found.scores = feature_scores(x, y)
     return found
+
+
+def _inspect_data(pbox, index: int, sdutil) -> tuple[pd.Series, pd.DataFrame]:
+    """PRIM box ``index``: its statistics and, per restricted parameter, min, max and quasi-p values.
+
+    What EMA's ``PrimBox.inspect(style="data")`` returns, built in an object table: EMA
+    3.0 writes the limits into a float table, which fails (TypeError "Invalid value
+    '{'false'}' for dtype 'float64'") as soon as a box restricts a boolean or categorical
+    parameter, whose limits are sets of values.
+    """
+    lims = pbox.box_lims[index]
+    restricted = sdutil._determine_restricted_dims(lims, pbox.box_lims[0])
+    rows = []
+    for name in restricted:
+        qp = [np.nan if v == -1 else v for v in pbox.p_values[index][name]]
+        rows.append([lims[name].iloc[0], lims[name].iloc[1], *qp])
+    table = pd.DataFrame(rows, index=list(restricted), columns=["min", "max", "qp value", "qp value"], dtype=object)
+    return pbox.peeling_trajectory.iloc[index], table
 
 
 DUMMY = "="  # CART's 0/1 column for category v of parameter p is named "p=v"
@@ -471,24 +489,43 @@ def _scores_figure(found: Discovery, prefix: str):
     return fig
 
 
+def output_names(max_boxes: int = MAX_BOXES) -> list[str]:
+    """Every file :func:`write_outputs` may write: those a run does not write are stale and removed.
+
+    >>> output_names(2)
+    ['tradeoff.png', 'tradeoff_2.png', 'box_1.png', 'box_2.png', 'boxes.png', 'feature_scores.png', 'boxes.csv', 'feature_scores.csv']
+    """
+    return (["tradeoff.png"] + [f"tradeoff_{k}.png" for k in range(2, max_boxes + 1)]
+            + [f"box_{k}.png" for k in range(1, max_boxes + 1)]
+            + ["boxes.png", "feature_scores.png", "boxes.csv", "feature_scores.csv"])
+
+
 def write_outputs(found: Discovery, out: str | Path, title: str = "") -> list[Path]:
-    """Write the PNGs, boxes.csv and feature_scores.csv under ``out``; return the paths."""
-    from cloudmarket.experiments.store import atomic_write
+    """Write the PNGs, boxes.csv and feature_scores.csv under ``out``, all or none; return the paths.
+
+    Files of an earlier discovery that this one does not write (a CART ``boxes.png``
+    beside PRIM's output, a third box's figures) are removed with the same all-or-none
+    publish, so the folder never mixes two analyses.
+    """
+    from cloudmarket.experiments.outputs import publish
+
+    import matplotlib.pyplot as plt
 
     out = Path(out)
-    written = []
-    for stem, fig in figures(found, title).items():
-        path = out / f"{stem}.png"
+    writes = []
+    figs = figures(found, title)
+    for stem, fig in figs.items():
         # the PNG describes itself: its alt text goes into the file's Description
-        atomic_write(path, lambda p, fig=fig: fig.savefig(p, dpi=110, format="png", bbox_inches="tight",
-                                                         metadata={"Description": fig.alt_text}))
-        written.append(path)
+        writes.append((out / f"{stem}.png", lambda p, fig=fig: fig.savefig(
+            p, dpi=110, format="png", bbox_inches="tight", metadata={"Description": fig.alt_text})))
     boxes = pd.concat([b.limits.assign(box=b.number, coverage=b.coverage, density=b.density, mass=b.mass)
                        for b in found.boxes] or [pd.DataFrame()], ignore_index=True)
-    path = out / "boxes.csv"
-    atomic_write(path, lambda p: boxes.to_csv(p, index=False, float_format="%.6g"))
-    written.append(path)
-    path = out / "feature_scores.csv"
-    atomic_write(path, lambda p: found.scores.to_csv(p, index=False, float_format="%.6g"))
-    written.append(path)
-    return written
+    writes.append((out / "boxes.csv", lambda p: boxes.to_csv(p, index=False, float_format="%.6g")))
+    writes.append((out / "feature_scores.csv", lambda p: found.scores.to_csv(p, index=False, float_format="%.6g")))
+    names = output_names(max(MAX_BOXES, len(found.boxes)))
+    try:
+        publish(writes, remove=[out / n for n in names])
+    finally:
+        for fig in figs.values():
+            plt.close(fig)  # pyplot keeps every figure until closed
+    return [path for path, _ in writes]

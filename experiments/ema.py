@@ -16,7 +16,9 @@ range given in ``ranges``), booleans ``BooleanParameter``, strings with choices 
 ``CategoricalParameter``; a list's categories are text, comma-separated (``"UK,EU"``, and
 ``"(none)"`` for the empty list): its default, each allowed value alone, and none.
 ``uncertainties=`` / ``levers=`` pick a subset of names (the rest stay at ``fixed`` or the
-defaults), as the full schema is wide.
+defaults), as the full schema is wide. Options that cannot be honoured are refused with a
+ParameterError naming them: a range for a parameter that is not a number, a name both
+fixed and named as a lever or uncertainty, a cloud push with no vendor to receive it.
 
 Example
 -------
@@ -70,8 +72,6 @@ def _parameter(name: str, scenario: str, ranges: Mapping[str, Any]):
     from ema_workbench import BooleanParameter, CategoricalParameter, IntegerParameter, RealParameter
 
     p = SCHEMA[name]
-    if name in ranges and p.kind in ("list", "str"):
-        return CategoricalParameter(name, list(ranges[name]))
     if p.kind == "bool":
         return BooleanParameter(name)
     if p.kind in ("list", "str"):
@@ -89,12 +89,22 @@ def _parameter(name: str, scenario: str, ranges: Mapping[str, Any]):
 
 
 def _pick(given: Iterable[str] | None, default: list[str], what: str, fixed: Mapping[str, Any]) -> list[str]:
+    """The names to sample: ``given`` (each checked) or the default names not fixed.
+
+    A name both given here and fixed is refused: it cannot be sampled and constant at once
+    (dropping it silently made every policy identical).
+    """
     from cloudmarket.model.errors import ParameterError
 
+    if isinstance(given, str):
+        raise ParameterError(f"{what.split()[-1]}s", given, "must be a list of names, not one string")
     names = list(default if given is None else given)
     for n in names:
         if n not in SCHEMA or n in SETUP:
             raise ParameterError(n, n, f"not a {what}; {what}s: {', '.join(default)}")
+        if given is not None and n in fixed:
+            raise ParameterError(n, fixed[n], f"given as a fixed value and named as a {what} to sample; "
+                                              f"a {what} cannot also be fixed: drop one of the two")
     return [n for n in names if n not in fixed]
 
 
@@ -133,8 +143,8 @@ def ema_model(name: str = "cloudmarket", *, levers: Iterable[str] | None = None,
     """An EMA Workbench model of the market; ``fixed`` parameters are constants.
 
     ``objectives`` ({"spend_share_huawei": "min", "hhi": "min"}) adds a scalar outcome
-    ``final_<series>``, the series' last value, to minimise or maximise: what EMA's
-    ``optimize`` and ``robust_optimize`` search on.
+    ``final_<series>``, the series' last value (with replications, its mean over them), to
+    minimise or maximise: what EMA's ``optimize`` and ``robust_optimize`` search on.
     ``replications`` > 1 gives a ``ReplicatorModel`` whose replication r uses the seed that
     ``cloudmarket sweep`` gives replication r (common random numbers across experiments);
     EMA then returns one series per replication. Every value is checked against
@@ -150,15 +160,22 @@ def ema_model(name: str = "cloudmarket", *, levers: Iterable[str] | None = None,
     scenario = checked["scenario"]
     lever_list = _pick(levers, lever_names(), "policy lever", fixed)
     uncertainty_list = _pick(uncertainties, uncertainty_names(), "behavioural uncertainty", fixed)
+    from cloudmarket.model.errors import ParameterError
+
     for n in ranges:
         if n not in lever_list + uncertainty_list:
-            from cloudmarket.model.errors import ParameterError
-
             raise ParameterError(n, ranges[n], "a range is only for a sampled lever or uncertainty")
-    if int(replications) < 1:
-        from cloudmarket.model.errors import ParameterError
-
+        if SCHEMA[n].kind not in ("float", "int"):
+            raise ParameterError(n, ranges[n], f"a range is (low, high) for a number; {n} is a {SCHEMA[n].kind}, "
+                                               "sampled over its values (see the module doc): drop it from ranges")
+    if isinstance(replications, bool) or not isinstance(replications, int) or replications < 1:
         raise ParameterError("replications", replications, "must be a whole number >= 1")
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ParameterError("seed", seed, "must be a whole number >= 0")
+    if fixed.get("cloud_push", 0) and not fixed.get("cloud_push_vendors") and "cloud_push_vendors" not in \
+            lever_list + uncertainty_list:
+        raise ParameterError("cloud_push", fixed["cloud_push"], "no vendor receives the push, as cloud_push_vendors "
+                                                                "is empty; fix cloud_push_vendors=[\"huawei\"] too")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # EMA's note on optional parallel back-ends
         if replications > 1:
@@ -199,6 +216,13 @@ def _objectives(objectives: Mapping[str, str], series: list[str]):
 
 
 def _last(values):
-    """The final value of a series (the quarter the run ends in)."""
-    return float(np.asarray(values)[-1])
+    """The final value of a series (the quarter the run ends in); with replications, their mean.
+
+    A ``ReplicatorModel`` hands over one series per replication (a 2-D array): the
+    objective is then the expected final value over the common-random-number seeds.
+
+    >>> _last([0.1, 0.2, 0.3]), _last([[0.1, 0.2], [0.1, 0.4]])
+    (0.3, 0.3)
+    """
+    return round(float(np.mean(np.asarray(values, dtype=float)[..., -1])), 15)
 

@@ -14,8 +14,9 @@
 Shares are fractions in [0, 1]. List parameters are written as text joined by ``;``
 (``UK;EU``; empty for an empty list), booleans as ``true``/``false``. ``market.csv`` and
 ``vendors.csv`` hold the runs recorded as done. DuckDB writes the big tables straight
-from the Parquet files, so a large store never sits in memory; every file is written to a
-temporary name and renamed, so DIR never holds half a file.
+from the Parquet files, so a large store never sits in memory; DIR is checked before
+anything is read, and the four files are published together (experiments/outputs.py), so
+DIR never holds half a file nor a mix of two exports.
 
 Example
 -------
@@ -26,6 +27,7 @@ Example
 
 from __future__ import annotations
 
+import errno
 import shutil
 from pathlib import Path
 
@@ -33,7 +35,10 @@ import numpy as np
 import pandas as pd
 
 from cloudmarket.experiments.analysis import Results
-from cloudmarket.experiments.store import MANIFEST, StoreError, atomic_write
+from cloudmarket.experiments.outputs import check_folder, publish
+from cloudmarket.experiments.store import MANIFEST
+
+OUTPUT_FILES = ("runs.csv", "market.csv", "vendors.csv", "manifest.json")
 
 RUN_FIRST = ("run_id", "point", "replication", "seed", "status", "error", "wall_s")
 
@@ -64,30 +69,34 @@ def flat_value(value):
 
 def export_csv(results: Results, out: str | Path) -> list[Path]:
     """Write runs.csv, market.csv, vendors.csv and manifest.json under ``out``; return their paths."""
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise StoreError(f"--csv = {str(out)!r}: is a file, not a directory")
+    out = check_folder("--csv", out, OUTPUT_FILES)
     runs = flat_parameters(results)
     params = runs.drop(columns=[c for c in ("point", "replication", "seed", "status", "error", "wall_s")
                                 if c in runs.columns])
-    written = []
-    path = out / "runs.csv"
-    atomic_write(path, lambda p: runs.to_csv(p, index=False))
-    written.append(path)
     con = results._db
+
+    def copy(table: str):
+        order = "m.run_id, m.step" + (", m.vendor" if table == "vendors" else "")
+        query = (f"SELECT m.*, p.* EXCLUDE (run_id) FROM {table} m JOIN export_params p USING (run_id) "
+                 f"ORDER BY {order}")
+
+        def write(p: Path) -> None:
+            import duckdb
+
+            try:
+                con.execute(f"COPY ({query}) TO '{str(p).replace(chr(39), chr(39) * 2)}' (FORMAT csv, HEADER)")
+            except duckdb.IOException as err:  # DuckDB's own writer: a full disk is not an OSError there
+                raise OSError(errno.ENOSPC if "space" in str(err).lower() else errno.EIO,
+                              str(err).splitlines()[0], str(p)) from None
+        return write
+
     con.register("export_params", params)
     try:
-        for table in ("market", "vendors"):
-            order = "m.run_id, m.step" + (", m.vendor" if table == "vendors" else "")
-            query = (f"SELECT m.*, p.* EXCLUDE (run_id) FROM {table} m JOIN export_params p USING (run_id) "
-                     f"ORDER BY {order}")
-            path = out / f"{table}.csv"
-            atomic_write(path, lambda p, query=query: con.execute(
-                f"COPY ({query}) TO '{str(p).replace(chr(39), chr(39) * 2)}' (FORMAT csv, HEADER)"))
-            written.append(path)
+        # all four or none: a failure (full disk) leaves an earlier export as it was
+        writes = [(out / "runs.csv", lambda p: runs.to_csv(p, index=False)),
+                  (out / "market.csv", copy("market")), (out / "vendors.csv", copy("vendors")),
+                  (out / "manifest.json", lambda p: shutil.copyfile(results.root / MANIFEST, p))]
+        publish(writes)
     finally:
         con.unregister("export_params")
-    path = out / "manifest.json"
-    atomic_write(path, lambda p: shutil.copyfile(results.root / MANIFEST, p))
-    written.append(path)
-    return written
+    return [path for path, _ in writes]

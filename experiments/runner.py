@@ -583,6 +583,10 @@ def sweep(spec: Spec, out: str | Path, backend: str = "local", workers: int | No
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend = {backend!r}: allowed: {' | '.join(BACKENDS)}")
+    if backend == "local" or (backend == "dask" and scheduler is None):  # workers that import __main__
+        from cloudmarket.experiments.script_guard import check_main_guard
+
+        check_main_guard("cloudmarket.sweep")
     workers = workers or os.cpu_count() or 1
     store = Store(out)
     tasks, manifest = prepare(spec, store)

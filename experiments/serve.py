@@ -19,6 +19,7 @@ cloudmarket.experiments.serve.AddressError: --host = '': empty; give an address 
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import socket
 
@@ -48,6 +49,11 @@ def is_loopback(host: str) -> bool:
     return bool(infos) and all(ipaddress.ip_address(info[4][0].split("%")[0]).is_loopback for info in infos)
 
 
+def check_local_address(host: str) -> None:
+    """AddressError when ``host`` is not an address of this machine (checked before any warning about it)."""
+    check_port(host, 0)  # port 0: any free port, so only the address itself can fail
+
+
 def check_port(host: str, port: int) -> None:
     """Bind ``host:port`` once and let go: AddressError if it is in use or not allowed."""
     family, _, _, _, address = check_host(host)[0]
@@ -56,8 +62,24 @@ def check_port(host: str, port: int) -> None:
         try:
             s.bind((address[0], port, *address[2:]))
         except OSError as err:
-            raise AddressError(f"--port = {port}: cannot listen on {host} port {port} ({err.strerror or err}); "
-                               "is another server running there? choose another --port") from None
+            raise AddressError(_bind_failure(host, port, err)) from None
+
+
+def _bind_failure(host: str, port: int, err: OSError) -> str:
+    """Why ``host:port`` cannot be listened on, blaming the flag that is wrong.
+
+    >>> _bind_failure("8.8.8.8", 8765, OSError(errno.EADDRNOTAVAIL, "Cannot assign requested address"))
+    "--host = '8.8.8.8': not an address of this machine (Cannot assign requested address); use 127.0.0.1, or an address this machine has"
+    """
+    why = err.strerror or str(err)
+    if err.errno == errno.EADDRNOTAVAIL:
+        return (f"--host = {host!r}: not an address of this machine ({why}); use 127.0.0.1, "
+                "or an address this machine has")
+    if err.errno == errno.EADDRINUSE:
+        return f"--port = {port}: in use on {host} ({why}); is another server running there? choose another --port"
+    if err.errno == errno.EACCES:
+        return f"--port = {port}: not allowed on {host} ({why}; ports below 1024 need root); choose a port >= 1024"
+    return f"--host = {host!r} --port = {port}: cannot listen there ({why})"
 
 
 def url(host: str, port: int) -> str:

@@ -193,8 +193,11 @@ SCHEMA: dict[str, Param] = {
            choices=PRICE_RULES, group="vendor"),
         _P("price_adjustment", "float", 0.5, "share of the gap to the target price a vendor closes per quarter",
            low=0.01, high=1.0, group="vendor"),
-        _P("unit_cost", "float", 0.7, "cost of serving one unit of spend (list price 1) with enough capacity",
-           low=0.0, high=5.0, group="vendor"),
+        # Low bound above zero: prices are cost-based (cost-plus keeps a markup over cost,
+        # the best response is cost / (1 - Lerner index)), so a free service would be priced
+        # at zero and its markup (price / cost - 1) would be undefined. Zero is not a market.
+        _P("unit_cost", "float", 0.7, "cost of serving one unit of spend (list price 1) with enough capacity; "
+           "> 0, as prices are set from it", low=0.01, high=5.0, group="vendor"),
         _P("congestion_cost", "float", 1.0, "extra unit cost per unit of demand above capacity (bought-in capacity)",
            low=0.0, high=10.0, group="vendor"),
         _P("reinvestment_rate", "float", 0.12, "starting R&D investment as a share of revenue (vendors then learn it)",

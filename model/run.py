@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from cloudmarket.model.market import CloudMarket
-from cloudmarket.model.params import ParameterError, validated
+from cloudmarket.model.params import SCHEMA, ParameterError, validated
 from cloudmarket.model.population import Populations
 
 # Runs in this process share populations: the design points of a sweep's replication have
@@ -43,13 +43,17 @@ def simulate(params: Mapping[str, Any], seed: int, steps: int | None = None,
              progress: Callable[[str], None] | None = None) -> RunOutput:
     """Build ``CloudMarket(**params, rng=seed)``, run ``steps`` quarters, return its tables.
 
-    ``params`` may include ``steps`` (used when the argument is None). ``collect`` thins
+    ``params`` may include ``steps`` (used when the argument is None); either way steps is
+    checked as the CLI checks it (a whole number in 0..400, else ParameterError naming
+    steps). ``collect`` thins
     the returned rows: "step" keeps every step, "end" the first and last, an integer k
     every k-th step plus the last. ``progress`` is called with the name of each build
     phase, then "quarter k/N" after each quarter. A run whose estimated memory exceeds
     what the machine has available is refused (ParameterError, see :func:`check_memory`).
     """
     params = validated(params)  # once; _run and the model take the frozen Params as they are
+    if steps is not None:
+        steps = SCHEMA["steps"].coerce(steps)  # before the memory check and the build: names steps
     check_memory([params])
     model, vendors, market = _run(params, seed, steps, collect, progress, customer_agents=keep_model)
     return RunOutput(pd.DataFrame(vendors), pd.DataFrame(market), model if keep_model else None)
@@ -76,11 +80,14 @@ def _run(params: Mapping[str, Any], seed: int, steps: int | None, collect: str |
     # Tables only need the customer arrays: the Mesa objects of each customer are built only
     # for a model handed back to the caller (identical results either way, tested).
     full = validated(params)  # once: the model takes the frozen Params as they are
-    steps = full["steps"] if steps is None else steps
+    # the argument is checked as `--steps` and a spec's steps are: a whole number in 0..400
+    steps = full["steps"] if steps is None else SCHEMA["steps"].coerce(steps)
     keep = collected_steps(steps, collect)
     model = CloudMarket(rng=seed, progress=progress, params=full, customer_agents=customer_agents,
                         populations=POPULATIONS)
-    if progress is None:
+    if steps == 0:
+        pass  # the start only: Mesa warns when asked to advance by no time at all
+    elif progress is None:
         model.run_for(steps)
     else:  # quarter by quarter, to report each; the same steps as run_for(steps)
         for k in range(1, steps + 1):
