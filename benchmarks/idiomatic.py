@@ -96,6 +96,7 @@ class IdiomaticMarket(CloudMarket):
         super().__init__(scenario=scenario, rng=rng, **params)
         self.intercept_list = self.intercepts.tolist()
         self._allowed_lists: dict[bool, list[list[bool]]] = {}
+        self.customers  # noqa: B018  (CloudMarket builds its Mesa agents on first access: build them now)
         self.customer_agents = self.agents_by_type[IdiomaticCustomer]
         self.policy_on = False
         self.switched_now: list[int] = []

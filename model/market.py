@@ -131,10 +131,10 @@ class CloudMarket(mesa.Model):
     progress : callable, optional
         Called with the name of each build phase as it starts (for progress on long builds).
     customer_agents : bool
-        Build each customer's Mesa face (an ``EnterpriseCustomer`` on a cell of a Mesa
-        ``Network``; ``self.customers``, ``self.grid``). The market's rules work on the
-        customer arrays and never read them, so a batch that keeps only the tables passes
-        False and skips most of the build; results are identical either way.
+        Give each customer a Mesa face (an ``EnterpriseCustomer`` on a cell of a Mesa
+        ``Network``; ``self.customers``, ``self.grid``), built on first access to either:
+        the market's rules work on the customer arrays and never read them. False means
+        never (``grid`` is None, ``customers`` empty); results are identical either way.
     populations : Populations, optional
         Populations kept from earlier markets in this process (``model/population.py``):
         a market whose seed and population parameters match one takes it instead of
@@ -176,12 +176,12 @@ class CloudMarket(mesa.Model):
                 populations.put(key, self._population())
         else:  # the same seed and population parameters: the same draws (model/population.py)
             self._take_population(kept)
+        # The rules never read the Mesa faces (`grid`, `customers`): they are built on first
+        # access, with the agent ids reserved here, so they come out as an eager build's.
+        self._grid, self._customers, self._faces_pending = None, [], customer_agents
+        self._first_customer_id = self.agent_id_counter
         if customer_agents:
-            report("placing customers on the graph")
-            with gc_paused():
-                self._place_customers()
-        else:  # the rules never read the Mesa objects: a batch that only keeps tables skips them
-            self.grid, self.customers = None, []
+            self.agent_id_counter += self.n_customers
         report("calibrating starting shares")
         self.vendors = self._make_vendors()
         self._calibrate_intercepts()
@@ -358,6 +358,47 @@ class CloudMarket(mesa.Model):
         self.edges = industry_graph.sample_edges(
             industry, industry_graph.io_link_weights(), p.avg_degree, p.within_industry, self.rng)
         self.adjacency = industry_graph.adjacency_matrix(self.edges, self.n_customers)
+
+    @property
+    def grid(self) -> Network | None:
+        """The customers' Mesa ``Network`` (cell i = customer i, its ``G`` the networkx graph); built on first access.
+
+        >>> m = CloudMarket(n_customers=50, rng=3)
+        >>> m.grid.G.number_of_edges() == len(m.edges)
+        True
+        """
+        self._build_faces()
+        return self._grid
+
+    @grid.setter
+    def grid(self, network: Network | None) -> None:
+        self._grid = network
+
+    @property
+    def customers(self) -> list[EnterpriseCustomer]:
+        """Every customer's ``EnterpriseCustomer`` agent, in row order; built on first access."""
+        self._build_faces()
+        return self._customers
+
+    @customers.setter
+    def customers(self, agents: list[EnterpriseCustomer]) -> None:
+        self._customers = agents
+
+    def _build_faces(self) -> None:
+        """Build the Mesa faces once, under the agent ids reserved at construction.
+
+        Nothing here draws from the model's random generators (Mesa's Network and Cell only
+        keep a reference to ``self.random``), so building them late changes no result.
+        """
+        if not self._faces_pending:
+            return
+        self._faces_pending = False
+        after, self.agent_id_counter = self.agent_id_counter, self._first_customer_id
+        try:
+            with gc_paused():
+                self._place_customers()
+        finally:
+            self.agent_id_counter = after
 
     def _place_customers(self) -> None:
         graph = industry_graph.to_networkx(self.edges, self.n_customers, self.industry)
