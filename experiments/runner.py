@@ -683,7 +683,7 @@ def software_versions() -> dict[str, str]:
     import mesa
     import numpy
 
-    from cloudmarket import __version__
+    from cloudmarket.model.version import __version__
 
     return {"cloudmarket": __version__, "python": platform.python_version(), "mesa": mesa.__version__,
             "numpy": numpy.__version__, "pandas": pd.__version__, "platform": platform.platform()}
