@@ -44,9 +44,8 @@ import numpy as np
 
 from cloudmarket.agents import economics
 from cloudmarket.agents.learning import FOCUS_NAMES, FOCUS_PROFILES, MENUS, RATES, SPLITS, nearest
+from cloudmarket.agents.price_rules import PRICE_RULES
 from cloudmarket.agents.segments import SEGMENTS
-
-PRICE_RULES = ("best-response", "cost-plus")
 
 
 class VendorBooks:
