@@ -27,7 +27,6 @@ from __future__ import annotations
 import hashlib
 import os
 import platform
-import subprocess
 import sys
 import time
 import traceback
@@ -40,6 +39,7 @@ from typing import Any
 
 import pandas as pd
 
+from cloudmarket.experiments.checkout import ROOT, git_state  # noqa: F401  (ROOT: importable here as before)
 from cloudmarket.experiments.sampling import design_points, replication_seed
 from cloudmarket.experiments.spec import MISSING, Spec, SpecError, canonical_json, origin_of
 from cloudmarket.experiments.store import (JOURNAL, RUNS, Store, StoreError, encode_runs, os_error_text,
@@ -50,7 +50,6 @@ FLUSH_SECONDS = 1.0  # how often runs.parquet is rewritten during a sweep (the j
 CHUNK_SECONDS = 3.0  # CPU seconds of work per chunk of runs: one part file per table each, lost at most on a kill
 MAX_PARTS = 20  # a sweep aims at no more part files per table than this (or 4 per worker), runs permitting
 SCHEDULER_TIMEOUT_S = 30
-ROOT = Path(__file__).resolve().parents[1]
 
 
 class SpecChangedError(SpecError):
@@ -687,31 +686,6 @@ def software_versions() -> dict[str, str]:
 
     return {"cloudmarket": __version__, "python": platform.python_version(), "mesa": mesa.__version__,
             "numpy": numpy.__version__, "pandas": pd.__version__, "platform": platform.platform()}
-
-
-def git_state(root: Path = ROOT) -> dict[str, Any]:
-    """Commit and dirty flag of the package's own source checkout, else nulls.
-
-    Only when ``root`` (the folder holding this package's sources) is the top of a git
-    work tree: an installed wheel inside some other repository (a user's project, a venv
-    in a checkout) must not record that repository's commit as the package's.
-
-    >>> git_state(Path("/"))
-    {'commit': None, 'dirty': None}
-    """
-    def git(*args: str) -> str:
-        return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=20,
-                              check=True).stdout.strip()
-
-    unknown = {"commit": None, "dirty": None}
-    if not (root / ".git").exists() or not (root / "setup.cfg").is_file():
-        return unknown
-    try:
-        if Path(git("rev-parse", "--show-toplevel")).resolve() != root.resolve():
-            return unknown
-        return {"commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
-    except (OSError, subprocess.SubprocessError):
-        return unknown
 
 
 __all__ = ["BACKENDS", "Chunk", "Chunker", "RunResult", "RunTask", "SpecChangedError", "StoreError", "SweepReport",
