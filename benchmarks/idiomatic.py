@@ -24,10 +24,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from mesa.discrete_space import Network
 
 from cloudmarket.agents import EnterpriseCustomer
-from cloudmarket.model import CloudMarket, industry_graph, policy
+from cloudmarket.model import CloudMarket, policy
 from cloudmarket.model.scenarios import ANY_REGION
 
 
@@ -92,6 +91,8 @@ class IdiomaticCustomer(EnterpriseCustomer):
 class IdiomaticMarket(CloudMarket):
     """CloudMarket with the customers' review done by ``shuffle_do("step")`` on agents."""
 
+    customer_class = IdiomaticCustomer  # placed on the graph's cells by CloudMarket
+
     def __init__(self, scenario: str = "china-2020", rng=None, **params) -> None:
         super().__init__(scenario=scenario, rng=rng, **params)
         self.intercept_list = self.intercepts.tolist()
@@ -101,13 +102,6 @@ class IdiomaticMarket(CloudMarket):
         self.policy_on = False
         self.switched_now: list[int] = []
         self.customer_agents.do("load")
-
-    def _place_customers(self) -> None:
-        # CloudMarket._place_customers with IdiomaticCustomer agents
-        graph = industry_graph.to_networkx(self.edges, self.n_customers, self.industry)
-        self.grid = Network(graph, layout=None, random=self.random)
-        cells = self.grid._cells
-        self.customers = [IdiomaticCustomer(self, i, cells[i]) for i in range(self.n_customers)]
 
     def allowed_lists(self, active: bool) -> list[list[bool]]:
         """The policy's allowed-vendor rows as Python lists (policy itself is unchanged)."""

@@ -359,6 +359,8 @@ class CloudMarket(mesa.Model):
             industry, industry_graph.io_link_weights(), p.avg_degree, p.within_industry, self.rng)
         self.adjacency = industry_graph.adjacency_matrix(self.edges, self.n_customers)
 
+    customer_class = EnterpriseCustomer  # each customer's Mesa agent: a subclass may give its own
+
     @property
     def grid(self) -> Network | None:
         """The customers' Mesa ``Network`` (cell i = customer i, its ``G`` the networkx graph); built on first access.
@@ -405,7 +407,7 @@ class CloudMarket(mesa.Model):
         # layout=None: spring layout costs seconds at 1,000 nodes and minutes beyond
         self.grid = IndustryNetwork(graph, layout=None, random=self.random)
         cells = self.grid._cells  # node id -> cell; ids are the customers' row numbers
-        self.customers = [EnterpriseCustomer(self, i, cells[i]) for i in range(self.n_customers)]
+        self.customers = [self.customer_class(self, i, cells[i]) for i in range(self.n_customers)]
 
     def _assign_initial_providers(self) -> None:
         """Draw providers so that spend shares match the scenario's (sampling noise repaired).
