@@ -43,8 +43,6 @@ if str(ROOT) not in sys.path:
 SIZES = (1_000, 10_000, 100_000, 1_000_000)
 IDIOMATIC_SIZES = (1_000, 10_000, 100_000)  # 100k: one run, for context
 SCENARIO = "china-2020"
-BUILD_PHASES = ("_draw_customers", "_build_graph", "_place_customers", "_assign_initial_providers",
-                "_make_vendors", "_calibrate_intercepts")
 STEP_PHASES = ("customers_review", "vendors_settle", "record_quarter", "vendors_decide")
 # Peak RSS after a 1M build when the Mesa faces were built eagerly (RESULTS.md of
 # 2026-11-30, git dd713ca: 40.37 s CPU, 3.25 GB): the build may not use more memory than that.
@@ -102,18 +100,36 @@ class Timer:
         return out
 
 
-def timed_market_class(timer: Timer):
-    """CloudMarket subclass whose build phases, networkx graph and Mesa Network are timed."""
+def wrap_faces(timer: Timer) -> None:
+    """Time the networkx graph and Mesa's Network wherever they are built (public names only)."""
     from mesa.discrete_space import Network
 
-    from cloudmarket.model import CloudMarket, industry_graph
+    from cloudmarket.model import industry_graph
 
     # on the class, so that a subclass of Network used by the model is timed too
     Network.__init__ = timer.wrap("Mesa Network (cells, connections)", Network.__init__)
     industry_graph.to_networkx = timer.wrap("networkx graph", industry_graph.to_networkx)
-    attrs = {name: timer.wrap(name, getattr(CloudMarket, name))
-             for name in BUILD_PHASES if hasattr(CloudMarket, name)}
-    return type("TimedMarket", (CloudMarket,), attrs)
+
+
+class Phases:
+    """The build's phases, timed from CloudMarket's own progress reports (``progress=``).
+
+    Each reported phase lasts until the next report; the last one until ``end()``.
+    """
+
+    def __init__(self) -> None:
+        self.totals: dict[str, dict[str, float]] = {}
+        self.current: tuple[str, tuple[float, float]] | None = None
+
+    def __call__(self, phase: str) -> None:
+        self.end()
+        self.current = (phase, clock())
+
+    def end(self) -> None:
+        if self.current is not None:
+            name, t0 = self.current
+            self.totals[name] = since(t0)
+            self.current = None
 
 
 def _minus(a: dict, *bs: dict) -> dict:
@@ -124,17 +140,19 @@ def child_scale(n: int, steps: int, seed: int, floor_steps: int) -> dict:
     """Build and step CloudMarket at n customers, then compare with the floor."""
     t0 = clock()
     timer = Timer()
-    cls = timed_market_class(timer)
+    wrap_faces(timer)
     from benchmarks.floor import FloorMarket
+    from cloudmarket.model import CloudMarket
     import_time = since(t0)
     gc.collect()
+    reports = Phases()
     t0 = clock()
-    m = cls(scenario=SCENARIO, n_customers=n, rng=seed)
+    m = CloudMarket(scenario=SCENARIO, n_customers=n, rng=seed, progress=reports)
     build = since(t0)
-    phases = timer.take()
+    reports.end()
     zero = {"wall": 0.0, "cpu": 0.0}
-    phases["rest of __init__ (customer base, vendors, data collector, step-0 metrics)"] = _minus(
-        build, *phases.values())
+    phases = reports.totals
+    phases["before the first report (parameters, Mesa's model)"] = _minus(build, *phases.values())
     rss_build = peak_rss_gb()
     gc.collect()  # steady state: no garbage-collector debt from the build lands in the timed steps
     # step: wrap the phases on the instance (a few microseconds per step)
@@ -168,8 +186,7 @@ def child_scale(n: int, steps: int, seed: int, floor_steps: int) -> dict:
     faces = since(t0)
     face_phases = timer.take()
     face_phases["customer agents (FixedAgent per node)"] = _minus(
-        face_phases.pop("_place_customers", faces), face_phases.get("networkx graph", zero),
-        face_phases.get("Mesa Network (cells, connections)", zero))
+        faces, face_phases.get("networkx graph", zero), face_phases.get("Mesa Network (cells, connections)", zero))
     return {"faces": faces, "face_phases": face_phases, "rss_faces_gb": peak_rss_gb(),
             "n": n, "seed": seed, "import": import_time, "build": build, "build_phases": phases,
             "step": step_times, "step_phases": step_phases, "rss_build_gb": rss_build,
@@ -476,7 +493,9 @@ def render(results: dict, args, info: dict) -> str:
                      f"{both_ms(c['collect'], w['collect'])} | {100 * c['collect_share']:.1f} % | "
                      f"{c['rss_build']:.2f} | {c['rss']:.2f} | {c['runs']} |")
     sizes = sorted(results["scale"])
-    lines += ["", "Build time by phase (CPU s, medians; wall in parentheses):", "",
+    lines += ["", "Build time by phase, as CloudMarket reports its phases to `progress=` (CPU s, medians; "
+              "wall in parentheses; \"calibrating starting shares\" runs to the end of the build: vendors, "
+              "intercepts, step-0 metrics and data collection):", "",
               "| phase | " + " | ".join(fmt_n(n) for n in sizes) + " |",
               "|---|" + "---:|" * len(sizes)]
     for k in cpu[sizes[-1]]["build_phases"]:
