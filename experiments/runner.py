@@ -40,8 +40,9 @@ from typing import Any
 import pandas as pd
 
 from cloudmarket.experiments.checkout import ROOT, git_state  # noqa: F401  (ROOT: importable here as before)
-from cloudmarket.experiments.sampling import design_points, replication_seed
-from cloudmarket.experiments.spec import MISSING, Spec, SpecError, canonical_json, origin_of
+from cloudmarket.experiments.planning import RunTask, plan, run_id
+from cloudmarket.experiments.sampling import design_points
+from cloudmarket.experiments.spec import MISSING, Spec, SpecError
 from cloudmarket.experiments.store import (JOURNAL, RUNS, Store, StoreError, encode_runs, os_error_text,
                                            part_of)
 
@@ -54,19 +55,6 @@ SCHEDULER_TIMEOUT_S = 30
 
 class SpecChangedError(SpecError):
     """The spec differs from the one a store was made with in more than its size."""
-
-
-@dataclass(frozen=True)
-class RunTask:
-    """One run to do: full parameters, seed, and where it sits in the design."""
-
-    run_id: str
-    point: int
-    replication: int
-    seed: int
-    params: dict[str, Any]  # every parameter, resolved (steps included)
-    swept: dict[str, Any]  # the swept subset, for the run table
-    collect: str | int
 
 
 @dataclass
@@ -93,43 +81,6 @@ class SweepReport:
     wall_s: float
     failures: list[tuple[str, str]] = field(default_factory=list)  # (run_id, last error line)
     repaired: list[str] = field(default_factory=list)  # done runs whose rows were missing or unreadable: re-run
-
-
-def run_id(params: dict[str, Any], seed: int) -> str:
-    """The identity of a run: 16 hex digits of SHA-256 over its parameters and seed.
-
-    >>> run_id({"a": 1.0}, 3) == run_id({"a": 1.0}, 3) != run_id({"a": 1.0}, 4)
-    True
-    """
-    return hashlib.sha256(canonical_json({"params": params, "seed": seed}).encode()).hexdigest()[:16]
-
-
-def plan(spec: Spec, lhs_blocks: list[int] | None = None, unique: bool = True) -> list[RunTask]:
-    """Every run of ``spec``: replication-major, so early results cover every design point.
-
-    Parameters are resolved through model.params here, so a value that is only invalid in
-    combination (e.g. a vendor missing from a swept scenario) is reported with its key
-    path before anything runs. Identical runs (same parameters and seed, e.g. two sampled
-    points that round to the same whole numbers) appear once unless ``unique`` is False.
-    """
-    from cloudmarket.model.params import ParameterError, resolve
-
-    points = design_points(spec, lhs_blocks)
-    resolved = []
-    for point in points:
-        try:
-            resolved.append(resolve({**spec.fixed, **point}))
-        except ParameterError as err:
-            raise SpecError(spec.source, origin_of(spec, err.name), err.value, err.allowed) from None
-    tasks, seen = [], set()
-    for r in range(spec.replications):
-        seed = replication_seed(spec.seed, r)
-        for index, (point, params) in enumerate(zip(points, resolved, strict=True)):
-            rid = run_id(params, seed)
-            if rid not in seen or not unique:
-                seen.add(rid)
-                tasks.append(RunTask(rid, index, r, seed, params, point, spec.collect))
-    return tasks
 
 
 def execute(task: RunTask) -> RunResult:
