@@ -28,8 +28,7 @@ import os
 import platform
 import sys
 import time
-import traceback
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -38,8 +37,10 @@ from typing import Any
 
 import pandas as pd
 
+from cloudmarket.experiments.backends import Backend, SerialBackend, _result_of
 from cloudmarket.experiments.checkout import ROOT, git_state  # noqa: F401  (ROOT: importable here as before)
-from cloudmarket.experiments.chunks import Chunk, ChunkResult, RunResult, chunk_failed, execute, execute_chunk
+from cloudmarket.experiments.chunks import (Chunk, ChunkResult, RunResult, chunk_failed,  # noqa: F401  (importable here)
+                                            execute, execute_chunk)
 from cloudmarket.experiments.planning import RunTask, plan, run_id
 from cloudmarket.experiments.sampling import design_points
 from cloudmarket.experiments.spec import MISSING, Spec, SpecError
@@ -129,41 +130,6 @@ class Chunker:
 
 
 # ---------------------------------------------------------------------- backends
-class Backend:
-    """Runs chunks and yields their results as they finish; ``slots`` chunks are kept in flight.
-
-    A backend connects (to a cluster) when it is made, before the store is touched, so a
-    backend that cannot start leaves the store as it was.
-    """
-
-    def __init__(self, workers: int, scheduler: str | None = None):
-        self.workers, self.scheduler = workers, scheduler
-
-    @property
-    def slots(self) -> int:
-        return 2 * self.workers
-
-    def run(self, next_chunk: Callable[[], Chunk | None]) -> Iterator[list[tuple[Chunk, ChunkResult]]]:
-        raise NotImplementedError
-
-    def close(self) -> None:
-        """Release what the backend holds (pools, cluster connections)."""
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-
-class SerialBackend(Backend):
-    """This process, one chunk after another."""
-
-    def run(self, next_chunk):
-        while (chunk := next_chunk()) is not None:
-            yield [(chunk, execute_chunk(chunk))]
-
-
 def pool_context():
     """The multiprocessing start method for the local pool: fork when it is safe, else forkserver.
 
@@ -315,14 +281,6 @@ class DaskBackend(Backend):
         self.client.close()
         if self.cluster is not None:
             self.cluster.close()
-
-
-def _result_of(chunk: Chunk, get: Callable[[], ChunkResult]) -> ChunkResult:
-    """The worker's result, or failed runs if the worker itself died or could not answer."""
-    try:
-        return get()
-    except Exception:  # noqa: BLE001 - a lost worker fails its runs, not the batch
-        return chunk_failed(chunk, "the worker did not return a result:\n" + traceback.format_exc())
 
 
 _BACKENDS = {"serial": SerialBackend, "local": LocalBackend, "dask": DaskBackend}
