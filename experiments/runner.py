@@ -36,10 +36,11 @@ from typing import Any
 
 import pandas as pd
 
-from cloudmarket.experiments.backends import Backend, SerialBackend, _result_of
+from cloudmarket.experiments.backends import Backend, SerialBackend
 from cloudmarket.experiments.checkout import ROOT, git_state  # noqa: F401  (ROOT: importable here as before)
 from cloudmarket.experiments.chunks import (Chunk, ChunkResult, RunResult, chunk_failed,  # noqa: F401  (importable here)
                                             execute, execute_chunk)
+from cloudmarket.experiments.dask_backend import SCHEDULER_TIMEOUT_S, DaskBackend  # noqa: F401
 from cloudmarket.experiments.planning import RunTask, plan, run_id
 from cloudmarket.experiments.pool import LocalBackend, die_with_parent, os_threads, pool_context  # noqa: F401
 from cloudmarket.experiments.sampling import design_points
@@ -50,7 +51,6 @@ BACKENDS = ("serial", "local", "dask")
 FLUSH_SECONDS = 1.0  # how often runs.parquet is rewritten during a sweep (the journal is per chunk)
 CHUNK_SECONDS = 3.0  # CPU seconds of work per chunk of runs: one part file per table each, lost at most on a kill
 MAX_PARTS = 20  # a sweep aims at no more part files per table than this (or 4 per worker), runs permitting
-SCHEDULER_TIMEOUT_S = 30
 
 
 class SpecChangedError(SpecError):
@@ -130,56 +130,6 @@ class Chunker:
 
 
 # ---------------------------------------------------------------------- backends
-class DaskBackend(Backend):
-    """A Dask cluster at ``scheduler``, or a local one on 127.0.0.1 when none is given.
-
-    Connects when made: an unreachable scheduler is reported before the store is touched.
-    """
-
-    def __init__(self, workers: int, scheduler: str | None = None):
-        super().__init__(workers, scheduler)
-        from distributed import Client, LocalCluster
-
-        self.cluster = None
-        if scheduler is None:
-            self.cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                        dashboard_address=None, host="127.0.0.1")
-            self.client = Client(self.cluster)
-        else:
-            try:
-                self.client = Client(scheduler, timeout=SCHEDULER_TIMEOUT_S)
-            except (OSError, TimeoutError, ValueError) as err:
-                raise StoreError(f"--scheduler = {scheduler!r}: cannot reach a Dask scheduler there ({err}); "
-                                 "nothing was written; run again when it is up") from None
-
-    @property
-    def slots(self) -> int:
-        return 2 * max(1, sum(self.client.nthreads().values()))
-
-    def run(self, next_chunk):
-        from distributed import wait as dask_wait
-
-        slots = self.slots
-        in_flight: dict[Any, Chunk] = {}
-        while True:
-            while len(in_flight) < slots and (chunk := next_chunk()) is not None:
-                in_flight[self.client.submit(execute_chunk, chunk, key=f"chunk-{chunk.part}", pure=False)] = chunk
-            if not in_flight:
-                return
-            finished = dask_wait(list(in_flight), return_when="FIRST_COMPLETED").done
-            batch = []
-            for future in finished:
-                chunk = in_flight.pop(future)
-                batch.append((chunk, _result_of(chunk, future.result)))
-                future.release()
-            yield batch
-
-    def close(self) -> None:
-        self.client.close()
-        if self.cluster is not None:
-            self.cluster.close()
-
-
 _BACKENDS = {"serial": SerialBackend, "local": LocalBackend, "dask": DaskBackend}
 
 
