@@ -6,6 +6,11 @@ is missing or failed, and a spec with more replications or samples extends the s
 Backends are swappable and give identical tables: ``serial`` (this process), ``local``
 (a process pool, the default) and ``dask`` (a distributed cluster, via ``--scheduler``).
 
+Each part has a module of its own, its names importable from here too: the plan
+(``planning.py``), a worker's chunk of runs (``chunks.py``), the backends
+(``backends.py``: interface and serial; ``pool.py``: local; ``dask_backend.py``) and the
+git commit (``checkout.py``). Here: sizing chunks, the sweep, its store and its records.
+
 Runs go to workers in chunks of about CHUNK_SECONDS of work (:class:`Chunker`); a
 chunk's done runs come back as one Parquet part per table, which the driver writes as
 soon as the chunk ends, then records the runs in the journal. The driver keeps at most
@@ -129,7 +134,6 @@ class Chunker:
         return Chunk(tuple(self.pending.pop() for _ in range(size)))
 
 
-# ---------------------------------------------------------------------- backends
 _BACKENDS = {"serial": SerialBackend, "local": LocalBackend, "dask": DaskBackend}
 
 
