@@ -54,9 +54,9 @@ import numpy as np
 
 from cloudmarket.agents import economics
 from cloudmarket.agents.learning import DISCOUNTS, FOCUS_NAMES, FOCUS_PROFILES, MENUS, RATES, SPLITS, nearest
+from cloudmarket.agents.price_rules import PRICE_RULES
 from cloudmarket.agents.segments import SEGMENTS
 
-PRICE_RULES = ("best-response", "cost-plus")
 NEW_BUSINESS_MEMORY = 0.25  # weight of the latest quarter in the new-business share a vendor prices on
 
 

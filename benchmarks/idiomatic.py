@@ -31,7 +31,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from mesa.discrete_space import Network
 
 from cloudmarket.agents import EnterpriseCustomer
 from cloudmarket.model import CloudMarket, industry_graph
@@ -121,6 +120,8 @@ class IdiomaticCustomer(EnterpriseCustomer):
 
 class IdiomaticMarket(CloudMarket):
     """CloudMarket whose customers place new spend and review workloads agent by agent."""
+
+    customer_class = IdiomaticCustomer  # placed on the graph's cells by CloudMarket
 
     def __init__(self, scenario: str = "china-2020", rng=None, **params) -> None:
         # the model's own customer agents are not built: these take their place

@@ -21,7 +21,6 @@ Example
 
 from __future__ import annotations
 
-from importlib import metadata as _metadata
 from pathlib import Path as _Path
 
 # In a source checkout agents/, model/ and experiments/ sit beside this folder (the layout
@@ -33,10 +32,7 @@ if (_ROOT / "setup.cfg").is_file() and (_ROOT / "model" / "market.py").is_file()
         and not (_Path(__file__).parent / "model").is_dir():
     __path__.append(str(_ROOT))  # noqa: F821  (a package's __path__)
 
-try:
-    __version__ = _metadata.version("cloudmarket")
-except _metadata.PackageNotFoundError:  # imported from a checkout that was never installed
-    __version__ = "0+unknown"
+from cloudmarket.model.version import __version__  # noqa: E402  (after the search path is set)
 
 __all__ = ["CloudMarket", "Results", "Spec", "__version__", "load_results", "parse_spec",
            "simulate", "spec_from_dict", "sweep"]

@@ -24,9 +24,7 @@ import warnings
 import weakref
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")  # headless: figures are served as PNGs
+import cloudmarket.model.plot_backend  # noqa: F401  (headless backend, chosen before any figure: PNGs)
 
 import networkx as nx  # noqa: E402
 import numpy as np  # noqa: E402

@@ -30,7 +30,7 @@ SINGLE_THREAD_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_N
 for _name, _value in SINGLE_THREAD_ENV.items():
     os.environ.setdefault(_name, _value)
 
-from cloudmarket import __version__  # noqa: E402
+from cloudmarket.model.version import __version__  # noqa: E402
 from cloudmarket.model.params import (SCHEMA, ParameterError, check_name, describe, parse_assignment,  # noqa: E402
                                       resolve)
 

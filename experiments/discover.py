@@ -366,10 +366,7 @@ def discover(results: Results, metric: Metric | str, below: float | None = None,
 # ---------------------------------------------------------------------- figures
 def figures(found: Discovery, title: str = "") -> dict[str, Any]:
     """Matplotlib figures by file stem: tradeoff, box_1.., feature_scores."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from cloudmarket.model.plot_backend import pyplot as plt
 
     _, _, _, sdutil = _ema()
     with _quiet():

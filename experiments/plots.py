@@ -89,12 +89,9 @@ def plot_vendor_share(results: Results, vendor: str, column: str = "spend_share"
 
 
 def _pyplot():
-    import matplotlib
+    from cloudmarket.model.plot_backend import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    return pyplot
 
 
 def level_colours(n: int) -> list[Any]:

@@ -6,6 +6,11 @@ is missing or failed, and a spec with more replications or samples extends the s
 Backends are swappable and give identical tables: ``serial`` (this process), ``local``
 (a process pool, the default) and ``dask`` (a distributed cluster, via ``--scheduler``).
 
+Each part has a module of its own, its names importable from here too: the plan
+(``planning.py``), a worker's chunk of runs (``chunks.py``), the backends
+(``backends.py``: interface and serial; ``pool.py``: local; ``dask_backend.py``) and the
+git commit (``checkout.py``). Here: sizing chunks, the sweep, its store and its records.
+
 Runs go to workers in chunks of about CHUNK_SECONDS of work (:class:`Chunker`); a
 chunk's done runs come back as one Parquet part per table, which the driver writes as
 soon as the chunk ends, then records the runs in the journal. The driver keeps at most
@@ -28,12 +33,9 @@ import dataclasses
 import hashlib
 import os
 import platform
-import subprocess
 import sys
 import time
-import traceback
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,47 +43,25 @@ from typing import Any
 
 import pandas as pd
 
-from cloudmarket.experiments.sampling import design_points, replication_seed
-from cloudmarket.experiments.spec import MISSING, Spec, SpecError, canonical_json, origin_of
-from cloudmarket.experiments.store import (JOURNAL, RUNS, Store, StoreError, encode_runs, os_error_text,
-                                           part_of)
+from cloudmarket.experiments.backends import Backend, SerialBackend
+from cloudmarket.experiments.checkout import ROOT, git_state  # noqa: F401  (ROOT: importable here as before)
+from cloudmarket.experiments.chunks import (Chunk, ChunkResult, RunResult, chunk_failed,  # noqa: F401  (importable here)
+                                            execute, execute_chunk)
+from cloudmarket.experiments.dask_backend import SCHEDULER_TIMEOUT_S, DaskBackend  # noqa: F401
+from cloudmarket.experiments.planning import RunTask, plan, run_id
+from cloudmarket.experiments.pool import LocalBackend, die_with_parent, os_threads, pool_context  # noqa: F401
+from cloudmarket.experiments.sampling import design_points
+from cloudmarket.experiments.spec import MISSING, Spec, SpecError
+from cloudmarket.experiments.store import JOURNAL, RUNS, Store, StoreError, os_error_text, part_of
 
 BACKENDS = ("serial", "local", "dask")
 FLUSH_SECONDS = 1.0  # how often runs.parquet is rewritten during a sweep (the journal is per chunk)
 CHUNK_SECONDS = 3.0  # CPU seconds of work per chunk of runs: one part file per table each, lost at most on a kill
 MAX_PARTS = 20  # a sweep aims at no more part files per table than this (or 4 per worker), runs permitting
-SCHEDULER_TIMEOUT_S = 30
-ROOT = Path(__file__).resolve().parents[1]
 
 
 class SpecChangedError(SpecError):
     """The spec differs from the one a store was made with in more than its size."""
-
-
-@dataclass(frozen=True)
-class RunTask:
-    """One run to do: full parameters, seed, and where it sits in the design."""
-
-    run_id: str
-    point: int
-    replication: int
-    seed: int
-    params: dict[str, Any]  # every parameter, resolved (steps included)
-    swept: dict[str, Any]  # the swept subset, for the run table
-    collect: str | int
-
-
-@dataclass
-class RunResult:
-    """What a worker sends back: status, traceback if failed, wall time and the tables (Parquet bytes)."""
-
-    run_id: str
-    status: str
-    error: str | None
-    wall_s: float
-    vendors: bytes | None = None
-    market: bytes | None = None
-    cpu_s: float = 0.0  # CPU time of the run in its worker (sizes chunks; not stored)
 
 
 @dataclass
@@ -119,110 +99,6 @@ class SweepReport:
                 lines.append(f"re-ran {len(ids)} runs of a damaged part ({cause}): {', '.join(ids[:10])}"
                              f"{' ...' if len(ids) > 10 else ''}")
         return lines
-
-
-def run_id(params: dict[str, Any], seed: int) -> str:
-    """The identity of a run: 16 hex digits of SHA-256 over its parameters and seed.
-
-    >>> run_id({"a": 1.0}, 3) == run_id({"a": 1.0}, 3) != run_id({"a": 1.0}, 4)
-    True
-    """
-    return hashlib.sha256(canonical_json({"params": params, "seed": seed}).encode()).hexdigest()[:16]
-
-
-def plan(spec: Spec, lhs_blocks: list[int] | None = None, unique: bool = True) -> list[RunTask]:
-    """Every run of ``spec``: replication-major, so early results cover every design point.
-
-    Parameters are resolved through model.params here, so a value that is only invalid in
-    combination (e.g. a vendor missing from a swept scenario) is reported with its key
-    path before anything runs. Identical runs (same parameters and seed, e.g. two sampled
-    points that round to the same whole numbers) appear once unless ``unique`` is False.
-    """
-    from cloudmarket.model.params import ParameterError, resolve
-
-    points = design_points(spec, lhs_blocks)
-    resolved = []
-    for point in points:
-        try:
-            resolved.append(resolve({**spec.fixed, **point}))
-        except ParameterError as err:
-            raise SpecError(spec.source, origin_of(spec, err.name), err.value, err.allowed) from None
-    tasks, seen = [], set()
-    for r in range(spec.replications):
-        seed = replication_seed(spec.seed, r)
-        for index, (point, params) in enumerate(zip(points, resolved, strict=True)):
-            rid = run_id(params, seed)
-            if rid not in seen or not unique:
-                seen.add(rid)
-                tasks.append(RunTask(rid, index, r, seed, params, point, spec.collect))
-    return tasks
-
-
-def execute(task: RunTask) -> RunResult:
-    """Run one task; an exception becomes a failed result carrying its traceback.
-
-    The tables come back as Parquet bytes of this run alone (:func:`execute_chunk` runs many).
-    """
-    chunk = execute_chunk(Chunk((task,)))
-    result = chunk.results[0]
-    result.vendors, result.market = chunk.vendors, chunk.market
-    return result
-
-
-@dataclass(frozen=True)
-class Chunk:
-    """Several runs done by one worker in one go; their rows share one part file per table."""
-
-    tasks: tuple[RunTask, ...]
-
-    @property
-    def part(self) -> str:
-        """The part file's name: a hash of its run ids (the same runs always give the same name)."""
-        return "p-" + hashlib.sha256(",".join(t.run_id for t in self.tasks).encode()).hexdigest()[:16]
-
-
-@dataclass
-class ChunkResult:
-    """A chunk's results, one per run, and the Parquet bytes of its done runs' rows."""
-
-    results: list[RunResult]
-    vendors: bytes | None = None
-    market: bytes | None = None
-
-
-def execute_chunk(chunk: Chunk) -> ChunkResult:
-    """Run every task of ``chunk``; a run that raises is failed, the others go on.
-
-    The done runs' rows come back encoded as one Parquet file per table: encoding happens
-    in the worker, in parallel, and the driver only writes a few files.
-    """
-    from cloudmarket.model.run import simulate_columns
-
-    results, vendors, market = [], [], []
-    for task in chunk.tasks:
-        start, cpu = time.perf_counter(), time.process_time()
-        try:
-            v, m = simulate_columns(task.params, seed=task.seed, collect=task.collect)
-        except Exception:  # noqa: BLE001 - any failure of a run is data, not a crash of the batch
-            results.append(RunResult(task.run_id, "failed", traceback.format_exc(), time.perf_counter() - start))
-            continue
-        results.append(RunResult(task.run_id, "done", None, time.perf_counter() - start,
-                                 cpu_s=time.process_time() - cpu))
-        vendors.append((task.run_id, v))
-        market.append((task.run_id, m))
-    if not vendors:
-        return ChunkResult(results)
-    try:
-        return ChunkResult(results, encode_runs(vendors), encode_runs(market))
-    except Exception:  # noqa: BLE001 - rows that cannot be encoded fail their runs
-        error = "the run's tables could not be encoded:\n" + traceback.format_exc()
-        return ChunkResult([r if r.status == "failed" else RunResult(r.run_id, "failed", error, r.wall_s)
-                            for r in results])
-
-
-def chunk_failed(chunk: Chunk, error: str) -> ChunkResult:
-    """Every run of ``chunk`` failed with ``error`` (its worker died or could not answer)."""
-    return ChunkResult([RunResult(t.run_id, "failed", error, 0.0) for t in chunk.tasks])
 
 
 class Chunker:
@@ -282,203 +158,6 @@ class Chunker:
         size = min(size, max(len(self.pending) / (2 * self.workers), size / 4))
         size = int(min(max(size, 1), self.max_runs, len(self.pending)))
         return Chunk(tuple(self.pending.pop() for _ in range(size)))
-
-
-# ---------------------------------------------------------------------- backends
-class Backend:
-    """Runs chunks and yields their results as they finish; ``slots`` chunks are kept in flight.
-
-    A backend connects (to a cluster) when it is made, before the store is touched, so a
-    backend that cannot start leaves the store as it was.
-    """
-
-    def __init__(self, workers: int, scheduler: str | None = None):
-        self.workers, self.scheduler = workers, scheduler
-
-    @property
-    def slots(self) -> int:
-        return 2 * self.workers
-
-    def run(self, next_chunk: Callable[[], Chunk | None]) -> Iterator[list[tuple[Chunk, ChunkResult]]]:
-        raise NotImplementedError
-
-    def close(self) -> None:
-        """Release what the backend holds (pools, cluster connections)."""
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-
-class SerialBackend(Backend):
-    """This process, one chunk after another."""
-
-    def run(self, next_chunk):
-        while (chunk := next_chunk()) is not None:
-            yield [(chunk, execute_chunk(chunk))]
-
-
-def pool_context():
-    """The multiprocessing start method for the local pool: fork when it is safe, else forkserver.
-
-    Forked workers start at once with the driver's modules already imported; a forkserver
-    must first import the model (numpy, scipy, pandas, Mesa: about a second here), which
-    is most of the wall time of a batch of small runs. Forking a process that runs other
-    threads can deadlock the child (a lock held by a thread that does not exist there), so
-    fork is used only on Linux while the driver has a single OS thread (BLAS and Arrow
-    pools count; the ``cloudmarket`` command starts without them, see experiments/cli.py).
-    ProcessPoolExecutor forks all its workers before it starts its own management thread.
-    """
-    import multiprocessing
-
-    if sys.platform.startswith("linux") and os_threads() == 1:
-        return multiprocessing.get_context("fork")
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["cloudmarket.experiments.runner", "cloudmarket.model.run"])
-    return context
-
-
-def os_threads() -> int:
-    """Threads of this process as the OS counts them (Python's and native libraries'); 0 if unknown."""
-    try:
-        return len(os.listdir("/proc/self/task"))
-    except OSError:
-        return 0
-
-
-def _new_pool(workers: int) -> ProcessPoolExecutor:
-    context = pool_context()
-    parent = os.getpid() if context.get_start_method() == "fork" else None
-    return ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_worker_start,
-                               initargs=(parent,))
-
-
-def _worker_start(parent: int | None) -> None:
-    """Start a pool worker: tie its life to the driver's, and move what it inherited out of the GC's way.
-
-    ``gc.freeze`` puts every object the worker starts with (the driver's imported
-    modules, when forked) in a generation the collector never scans again: the full
-    collections a run triggers then walk only the run's own objects (about 5-10% less CPU
-    per small run here) and inherited pages are not copied just to be scanned.
-    """
-    import gc
-
-    die_with_parent(parent)
-    gc.freeze()
-
-
-def die_with_parent(parent: int | None = None) -> None:
-    """In a pool worker: ask the kernel to SIGKILL this process when its parent dies (Linux).
-
-    A driver killed with SIGKILL cannot stop its workers; left running they would waste
-    the cores and, forked from the driver, hold its lock on the store (flock is shared
-    with every process that inherited the descriptor), so the resume would be refused.
-    ``parent`` is the pid that forked this worker, to catch a parent that died before
-    the request was made; None when it is not known (forkserver workers, whose server
-    exits with the driver).
-    """
-    if not sys.platform.startswith("linux"):
-        return
-    import ctypes
-    import signal
-
-    pr_set_pdeathsig = 1  # from <linux/prctl.h>
-    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
-    if parent is not None and os.getppid() != parent:
-        os._exit(1)
-
-
-class LocalBackend(Backend):
-    """A process pool (see :func:`pool_context` for how its workers start)."""
-
-    def run(self, next_chunk):
-        from concurrent.futures.process import BrokenProcessPool
-
-        pool = _new_pool(self.workers)
-        try:
-            in_flight: dict[Any, Chunk] = {}
-            while True:
-                while len(in_flight) < self.slots and (chunk := next_chunk()) is not None:
-                    in_flight[pool.submit(execute_chunk, chunk)] = chunk
-                if not in_flight:
-                    return
-                finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-                batch, broken = [], False
-                for future in finished:
-                    chunk = in_flight.pop(future)
-                    broken |= isinstance(future.exception(), BrokenProcessPool)
-                    batch.append((chunk, _result_of(chunk, future.result)))
-                if broken:
-                    # A worker died (killed, out of memory, crashed in C): its pool is unusable
-                    # and every run it held is failed; carry on with a fresh pool.
-                    for future, chunk in in_flight.items():
-                        batch.append((chunk, _result_of(chunk, future.result)))
-                    in_flight.clear()
-                    pool.shutdown(wait=False, cancel_futures=True)
-                    pool = _new_pool(self.workers)
-                yield batch
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
-
-
-class DaskBackend(Backend):
-    """A Dask cluster at ``scheduler``, or a local one on 127.0.0.1 when none is given.
-
-    Connects when made: an unreachable scheduler is reported before the store is touched.
-    """
-
-    def __init__(self, workers: int, scheduler: str | None = None):
-        super().__init__(workers, scheduler)
-        from distributed import Client, LocalCluster
-
-        self.cluster = None
-        if scheduler is None:
-            self.cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                        dashboard_address=None, host="127.0.0.1")
-            self.client = Client(self.cluster)
-        else:
-            try:
-                self.client = Client(scheduler, timeout=SCHEDULER_TIMEOUT_S)
-            except (OSError, TimeoutError, ValueError) as err:
-                raise StoreError(f"--scheduler = {scheduler!r}: cannot reach a Dask scheduler there ({err}); "
-                                 "nothing was written; run again when it is up") from None
-
-    @property
-    def slots(self) -> int:
-        return 2 * max(1, sum(self.client.nthreads().values()))
-
-    def run(self, next_chunk):
-        from distributed import wait as dask_wait
-
-        slots = self.slots
-        in_flight: dict[Any, Chunk] = {}
-        while True:
-            while len(in_flight) < slots and (chunk := next_chunk()) is not None:
-                in_flight[self.client.submit(execute_chunk, chunk, key=f"chunk-{chunk.part}", pure=False)] = chunk
-            if not in_flight:
-                return
-            finished = dask_wait(list(in_flight), return_when="FIRST_COMPLETED").done
-            batch = []
-            for future in finished:
-                chunk = in_flight.pop(future)
-                batch.append((chunk, _result_of(chunk, future.result)))
-                future.release()
-            yield batch
-
-    def close(self) -> None:
-        self.client.close()
-        if self.cluster is not None:
-            self.cluster.close()
-
-
-def _result_of(chunk: Chunk, get: Callable[[], ChunkResult]) -> ChunkResult:
-    """The worker's result, or failed runs if the worker itself died or could not answer."""
-    try:
-        return get()
-    except Exception:  # noqa: BLE001 - a lost worker fails its runs, not the batch
-        return chunk_failed(chunk, "the worker did not return a result:\n" + traceback.format_exc())
 
 
 _BACKENDS = {"serial": SerialBackend, "local": LocalBackend, "dask": DaskBackend}
@@ -805,35 +484,10 @@ def software_versions() -> dict[str, str]:
     import mesa
     import numpy
 
-    from cloudmarket import __version__
+    from cloudmarket.model.version import __version__
 
     return {"cloudmarket": __version__, "python": platform.python_version(), "mesa": mesa.__version__,
             "numpy": numpy.__version__, "pandas": pd.__version__, "platform": platform.platform()}
-
-
-def git_state(root: Path = ROOT) -> dict[str, Any]:
-    """Commit and dirty flag of the package's own source checkout, else nulls.
-
-    Only when ``root`` (the folder holding this package's sources) is the top of a git
-    work tree: an installed wheel inside some other repository (a user's project, a venv
-    in a checkout) must not record that repository's commit as the package's.
-
-    >>> git_state(Path("/"))
-    {'commit': None, 'dirty': None}
-    """
-    def git(*args: str) -> str:
-        return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=20,
-                              check=True).stdout.strip()
-
-    unknown = {"commit": None, "dirty": None}
-    if not (root / ".git").exists() or not (root / "setup.cfg").is_file():
-        return unknown
-    try:
-        if Path(git("rev-parse", "--show-toplevel")).resolve() != root.resolve():
-            return unknown
-        return {"commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
-    except (OSError, subprocess.SubprocessError):
-        return unknown
 
 
 __all__ = ["BACKENDS", "Chunk", "Chunker", "RunResult", "RunTask", "SpecChangedError", "StoreError", "SweepReport",

@@ -13,12 +13,9 @@ True
 
 from __future__ import annotations
 
-import matplotlib
+import pandas as pd
 
-matplotlib.use("Agg")  # headless: charts are written to files or served as PNGs
-
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
+from cloudmarket.model.plot_backend import pyplot as plt  # headless: charts go to files or PNGs
 
 # Every pair of colours here (spares included) is at least MIN_COLOUR_DISTANCE apart in
 # CIELAB, so no two vendors read alike (Tencent, Baidu and AWS were once three blues).

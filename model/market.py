@@ -145,10 +145,10 @@ class CloudMarket(mesa.Model):
     progress : callable, optional
         Called with the name of each build phase as it starts (for progress on long builds).
     customer_agents : bool
-        Build each customer's Mesa face (an ``EnterpriseCustomer`` on a cell of a Mesa
-        ``Network``; ``self.customers``, ``self.grid``). The market's rules work on the
-        customer arrays and never read them, so a batch that keeps only the tables passes
-        False and skips most of the build; results are identical either way.
+        Give each customer a Mesa face (an ``EnterpriseCustomer`` on a cell of a Mesa
+        ``Network``; ``self.customers``, ``self.grid``), built on first access to either:
+        the market's rules work on the customer arrays and never read them. False means
+        never (``grid`` is None, ``customers`` empty); results are identical either way.
     populations : Populations, optional
         Populations kept from earlier markets in this process (``model/population.py``):
         a market whose seed and population parameters match one takes it instead of
@@ -194,12 +194,12 @@ class CloudMarket(mesa.Model):
                 populations.put(key, self._population())
         else:  # the same seed and population parameters: the same draws (model/population.py)
             self._take_population(kept)
+        # The rules never read the Mesa faces (`grid`, `customers`): they are built on first
+        # access, with the agent ids reserved here, so they come out as an eager build's.
+        self._grid, self._customers, self._faces_pending = None, [], customer_agents
+        self._first_customer_id = self.agent_id_counter
         if customer_agents:
-            report("placing customers on the graph")
-            with gc_paused():
-                self._place_customers()
-        else:  # the rules never read the Mesa objects: a batch that only keeps tables skips them
-            self.grid, self.customers = None, []
+            self.agent_id_counter += self.customer_base.n  # one per firm: customers and prospects
         report("calibrating starting shares")
         self.policy = Policy(p, self.vendor_names, self.home_regions, self.regions, self.region, self.segments)
         self._draw_starting_commitments()
@@ -409,13 +409,56 @@ class CloudMarket(mesa.Model):
             industry, industry_graph.io_link_weights(), p.avg_degree, p.within_industry, self.rng)
         self.adjacency = industry_graph.adjacency_matrix(self.edges, n_rows)
 
+    customer_class = EnterpriseCustomer  # each customer's Mesa agent: a subclass may give its own
+
+    @property
+    def grid(self) -> Network | None:
+        """The firms' Mesa ``Network`` (cell i = firm i, its ``G`` the networkx graph); built on first access.
+
+        >>> m = CloudMarket(n_customers=50, rng=3)
+        >>> m.grid.G.number_of_edges() == len(m.edges)
+        True
+        """
+        self._build_faces()
+        return self._grid
+
+    @grid.setter
+    def grid(self, network: Network | None) -> None:
+        self._grid = network
+
+    @property
+    def customers(self) -> list[EnterpriseCustomer]:
+        """Every firm's ``EnterpriseCustomer`` agent (customers and prospects), in row order; built on first access."""
+        self._build_faces()
+        return self._customers
+
+    @customers.setter
+    def customers(self, agents: list[EnterpriseCustomer]) -> None:
+        self._customers = agents
+
+    def _build_faces(self) -> None:
+        """Build the Mesa faces once, under the agent ids reserved at construction.
+
+        Nothing here draws from the model's random generators (Mesa's Network and Cell only
+        keep a reference to ``self.random``), so building them late changes no result.
+        """
+        if not self._faces_pending:
+            return
+        self._faces_pending = False
+        after, self.agent_id_counter = self.agent_id_counter, self._first_customer_id
+        try:
+            with gc_paused():
+                self._place_customers()
+        finally:
+            self.agent_id_counter = after
+
     def _place_customers(self) -> None:
         n_rows = self.customer_base.n
         graph = industry_graph.to_networkx(self.edges, n_rows, self.industry)
         # layout=None: spring layout costs seconds at 1,000 nodes and minutes beyond
         self.grid = IndustryNetwork(graph, layout=None, random=self.random)
         cells = self.grid._cells  # node id -> cell; ids are the firms' row numbers
-        self.customers = [EnterpriseCustomer(self, i, cells[i]) for i in range(n_rows)]
+        self.customers = [self.customer_class(self, i, cells[i]) for i in range(n_rows)]
 
     def _assign_initial_providers(self) -> None:
         """Draw the starting customers' workloads so that spend shares match the scenario's (sampling noise repaired).

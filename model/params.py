@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from cloudmarket.agents.vendor import PRICE_RULES
+from cloudmarket.agents.price_rules import PRICE_RULES
 from cloudmarket.model.errors import ParameterError
 from cloudmarket.model.scenarios import get_scenario
 

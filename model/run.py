@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cloudmarket.model.host_memory import available_memory
 from cloudmarket.model.market import CloudMarket
 from cloudmarket.model.params import SCHEMA, ParameterError, validated
 from cloudmarket.model.population import Populations
@@ -136,33 +137,6 @@ def estimate_memory(params: Mapping[str, Any]) -> int:
     """
     n, degree = float(params["n_customers"]), float(params["avg_degree"])
     return int(BASE_BYTES + n * (BYTES_PER_CUSTOMER + BYTES_PER_LINK_END * degree))
-
-
-def available_memory() -> int | None:
-    """Bytes this process may still use: the least of MemAvailable, a cgroup limit and RLIMIT_AS (None if unknown)."""
-    import resource
-
-    limits = []
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    limits.append(int(line.split()[1]) * 1024)
-    except (OSError, ValueError):
-        pass
-    for limit, used in (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
-                        ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes")):
-        try:
-            with open(limit) as a, open(used) as b:
-                text = a.read().strip()
-                if text != "max" and int(text) < 2**60:
-                    limits.append(int(text) - int(b.read().strip()))
-        except (OSError, ValueError):
-            pass
-    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
-    if soft != resource.RLIM_INFINITY:
-        limits.append(soft)
-    return min(limits) if limits else None
 
 
 def check_memory(runs: Iterable[Mapping[str, Any]], parallel: int = 1) -> None:

@@ -317,13 +317,13 @@ def pool_workers(sweep: psutil.Process, children: list[psutil.Process]) -> list[
 
 
 def test_local_pool_forks_only_a_single_threaded_driver(monkeypatch):
-    import cloudmarket.experiments.runner as runner
+    import cloudmarket.experiments.pool as pool
 
-    monkeypatch.setattr(runner, "os_threads", lambda: 1)
-    assert runner.pool_context().get_start_method() == "fork"
-    monkeypatch.setattr(runner, "os_threads", lambda: 2)
-    assert runner.pool_context().get_start_method() == "forkserver"
-    assert runner.os_threads() >= 1  # this test process: counted from /proc
+    monkeypatch.setattr(pool, "os_threads", lambda: 1)
+    assert pool.pool_context().get_start_method() == "fork"
+    monkeypatch.setattr(pool, "os_threads", lambda: 2)
+    assert pool.pool_context().get_start_method() == "forkserver"
+    assert pool.os_threads() >= 1  # this test process: counted from /proc
 
 
 def test_the_command_starts_single_threaded_so_its_pool_can_fork(tmp_path):

@@ -20,7 +20,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from cloudmarket.experiments import runner
+from cloudmarket.experiments import dask_backend
 from cloudmarket.experiments.cli import main
 from store_tables import finished_store
 
@@ -303,7 +303,7 @@ CASES = {
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_hostile_input_exits_2_naming_it_and_changes_nothing(case, tmp_path, finished, capsys, monkeypatch):
-    monkeypatch.setattr(runner, "SCHEDULER_TIMEOUT_S", 3)  # the unreachable scheduler: fail fast
+    monkeypatch.setattr(dask_backend, "SCHEDULER_TIMEOUT_S", 3)  # the unreachable scheduler: fail fast
     setup, fragments = CASES[case]
     d = tmp_path / "case"
     d.mkdir()
