@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cloudmarket.agents import EnterpriseCustomer
-from cloudmarket.model import CloudMarket, industry_graph
+from cloudmarket.model import CloudMarket
 from cloudmarket.model.customers import Offer, Review
 
 
@@ -124,12 +124,11 @@ class IdiomaticMarket(CloudMarket):
     customer_class = IdiomaticCustomer  # placed on the graph's cells by CloudMarket
 
     def __init__(self, scenario: str = "china-2020", rng=None, **params) -> None:
-        # the model's own customer agents are not built: these take their place
-        super().__init__(scenario=scenario, rng=rng, customer_agents=False, **params)
-        base = self.customer_base
-        graph = industry_graph.to_networkx(self.edges, base.n, self.industry)
-        self.grid = Network(graph, layout=None, random=self.random)
-        self.customers = [IdiomaticCustomer(self, i, self.grid[i]) for i in range(base.n)]
+        super().__init__(scenario=scenario, rng=rng, **params)
+        # CloudMarket builds the customers' Mesa agents on first access; these act every
+        # quarter, so they are built now, as part of this market's build
+        if len(self.customers) != self.customer_base.n:  # (the first access builds them)
+            raise RuntimeError("IdiomaticMarket needs one customer agent per firm")
         self.customer_agents = self.agents_by_type[IdiomaticCustomer]
         self.view: QuarterView | None = None
         self.reviews: list[Review] = []
