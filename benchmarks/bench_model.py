@@ -3,10 +3,9 @@
 Three measurements, each in fresh child processes so that peak memory is per run:
 
 * scale: build and step ``CloudMarket`` (china-2020, default parameters) at 1k, 10k,
-  100k and 1M customers; build phases (as the model reports them to its ``progress``
-  callback), step phases (the model's public phase methods, and data collection), peak
-  RSS; then the numpy floor (``benchmarks/floor.py``) copied from the model's state,
-  stepped interleaved with the model so both see the same machine load.
+  100k and 1M customers; build phases, step phases (review, vendors, metrics, data
+  collection), peak RSS; then the numpy floor (``benchmarks/floor.py``) copied from the
+  model's state, stepped interleaved with the model so both see the same machine load.
 * idiomatic: the idiomatic Mesa baseline (``benchmarks/idiomatic.py``) interleaved with
   CloudMarket at 1k and 10k customers.
 * profile: cProfile of the model's step at 100k customers (where the time goes).
@@ -44,9 +43,11 @@ if str(ROOT) not in sys.path:
 SIZES = (1_000, 10_000, 100_000, 1_000_000)
 IDIOMATIC_SIZES = (1_000, 10_000, 100_000)  # 100k: one run, for context
 SCENARIO = "china-2020"
-PLACING = "placing customers on the graph"  # the build phase that makes the Mesa objects
 STEP_PHASES = ("vendors_enter", "customers_look", "customers_place_new_spend", "customers_review", "vendors_settle",
                "record_quarter", "vendors_decide")  # CloudMarket.step's schedule
+# Peak RSS after a 1M build when the Mesa faces were built eagerly (RESULTS.md of
+# 2026-11-30, git dd713ca: 40.37 s CPU, 3.25 GB): the build may not use more memory than that.
+EAGER_BUILD_RSS_1M = 3.25
 TARGETS = {  # name: (limit, unit, "<=" or ">=")
     "idiomatic / model step at 10k": (50.0, "x", ">="),
     "model / floor step at 100k": (1.5, "x", "<="),
@@ -100,27 +101,8 @@ class Timer:
         return out
 
 
-class PhaseClock:
-    """The model's ``progress`` callback: the (wall, CPU) time of each build phase it announces."""
-
-    def __init__(self) -> None:
-        self.totals: dict[str, dict[str, float]] = {}
-        self.phase: str | None = None
-        self.t0 = clock()
-
-    def __call__(self, phase: str) -> None:
-        self.close()
-        self.phase, self.t0 = phase, clock()
-
-    def close(self) -> None:
-        """End the phase under way (the last one runs to the end of the build)."""
-        if self.phase is not None:
-            self.totals[self.phase] = since(self.t0)
-            self.phase = None
-
-
-def time_mesa_objects(timer: Timer) -> None:
-    """Time the networkx graph and Mesa's Network, which the model builds while placing customers."""
+def wrap_faces(timer: Timer) -> None:
+    """Time the networkx graph and Mesa's Network wherever they are built (public names only)."""
     from mesa.discrete_space import Network
 
     from cloudmarket.model import industry_graph
@@ -128,6 +110,27 @@ def time_mesa_objects(timer: Timer) -> None:
     # on the class, so that a subclass of Network used by the model is timed too
     Network.__init__ = timer.wrap("Mesa Network (cells, connections)", Network.__init__)
     industry_graph.to_networkx = timer.wrap("networkx graph", industry_graph.to_networkx)
+
+
+class Phases:
+    """The build's phases, timed from CloudMarket's own progress reports (``progress=``).
+
+    Each reported phase lasts until the next report; the last one until ``end()``.
+    """
+
+    def __init__(self) -> None:
+        self.totals: dict[str, dict[str, float]] = {}
+        self.current: tuple[str, tuple[float, float]] | None = None
+
+    def __call__(self, phase: str) -> None:
+        self.end()
+        self.current = (phase, clock())
+
+    def end(self) -> None:
+        if self.current is not None:
+            name, t0 = self.current
+            self.totals[name] = since(t0)
+            self.current = None
 
 
 def _minus(a: dict, *bs: dict) -> dict:
@@ -138,25 +141,19 @@ def child_scale(n: int, steps: int, seed: int, floor_steps: int) -> dict:
     """Build and step CloudMarket at n customers, then compare with the floor."""
     t0 = clock()
     timer = Timer()
-    time_mesa_objects(timer)
+    wrap_faces(timer)
     from benchmarks.floor import FloorMarket
     from cloudmarket.model import CloudMarket
     import_time = since(t0)
     gc.collect()
-    progress = PhaseClock()
+    reports = Phases()
     t0 = clock()
-    m = CloudMarket(scenario=SCENARIO, n_customers=n, rng=seed, progress=progress)
+    m = CloudMarket(scenario=SCENARIO, n_customers=n, rng=seed, progress=reports)
     build = since(t0)
-    progress.close()
-    phases = dict(progress.totals)
-    mesa_objects = timer.take()
+    reports.end()
     zero = {"wall": 0.0, "cpu": 0.0}
-    if PLACING in phases:  # split into the networkx graph, Mesa's Network and the customer agents
-        placed = phases.pop(PLACING)
-        phases.update(mesa_objects)
-        phases["customer agents (FixedAgent per node, GC pass)"] = _minus(placed, *mesa_objects.values())
-    phases["calibrating starting shares"] = phases.pop("calibrating starting shares", zero)  # listed last
-    phases["rest of __init__ (Mesa Model, parameters)"] = _minus(build, *phases.values())
+    phases = reports.totals
+    phases["before the first report (parameters, Mesa's model)"] = _minus(build, *phases.values())
     rss_build = peak_rss_gb()
     gc.collect()  # steady state: no garbage-collector debt from the build lands in the timed steps
     # step: wrap the phases on the instance (a few microseconds per step)
@@ -184,7 +181,15 @@ def child_scale(n: int, steps: int, seed: int, floor_steps: int) -> dict:
             floor_times.append(since(t0))
         timer.take()
         assert (f.holdings == m.holdings).all(), "floor and model diverged"
-    return {"n": n, "seed": seed, "import": import_time, "build": build, "build_phases": phases,
+    # the Mesa faces, built on first access: networkx graph, Network cells, customer agents
+    t0 = clock()
+    m.customers  # noqa: B018
+    faces = since(t0)
+    face_phases = timer.take()
+    face_phases["customer agents (FixedAgent per node)"] = _minus(
+        faces, face_phases.get("networkx graph", zero), face_phases.get("Mesa Network (cells, connections)", zero))
+    return {"faces": faces, "face_phases": face_phases, "rss_faces_gb": peak_rss_gb(),
+            "n": n, "seed": seed, "import": import_time, "build": build, "build_phases": phases,
             "step": step_times, "step_phases": step_phases, "rss_build_gb": rss_build,
             "rss_gb": rss_steps, "interleaved_model": model_times, "floor": floor_times,
             "edges": int(m.adjacency.nnz // 2)}
@@ -464,9 +469,7 @@ def render(results: dict, args, info: dict) -> str:
         "time is the median of those steps, and every number below the median over children. "
         "After the build, one untimed `gc.collect()` so that no garbage-collector debt of the build is "
         "charged to the steps (same for the idiomatic baseline). The first step is reported apart (it "
-        "builds the policy's allowed-vendor mask). Build phases are the ones the model announces to "
-        "its `progress` callback; the Mesa objects made while placing customers are split out by wrapping "
-        "`industry_graph.to_networkx` and Mesa's `Network.__init__`. Data collection is timed inside the "
+        "builds the policy's allowed-vendor mask). Data collection is timed inside the "
         "step by wrapping `model.datacollector.collect`, step phases by wrapping the model's public phase "
         "methods (`CloudMarket.step`'s schedule) on the instance (microseconds of overhead). The numpy floor (`benchmarks/floor.py`) starts from a copy of "
         "the model's state and RNG after those steps and is stepped interleaved with the model "
@@ -504,6 +507,18 @@ def render(results: dict, args, info: dict) -> str:
         lines.append(f"| {k} | " + " | ".join(
             f"{cpu[n]['build_phases'].get(k, 0.0):.2f} ({wall[n]['build_phases'].get(k, 0.0):.2f})"
             for n in sizes) + " |")
+    lines += ["", "The customers' Mesa faces, built on first access to `m.grid` or `m.customers` (after the "
+              "steps and the floor; the rules never read them): CPU s (wall), and peak RSS once built.", "",
+              "| customers | first access s | networkx graph | Mesa Network (cells, connections) "
+              "| customer agents | peak RSS with faces (GB) |",
+              "|---:|---:|---:|---:|---:|---:|"]
+    for n in sizes:
+        c, w = cpu[n], wall[n]
+        cells = [f"{c['face_phases'].get(k, 0.0):.2f} ({w['face_phases'].get(k, 0.0):.2f})"
+                 for k in ("networkx graph", "Mesa Network (cells, connections)",
+                           "customer agents (FixedAgent per node)")]
+        lines.append(f"| {n:,} | {c['faces']:.2f} ({w['faces']:.2f}) | " + " | ".join(cells)
+                     + f" | {c['rss_faces']:.2f} |")
     lines += ["", "Step time by phase (CPU ms, medians; `customers_place_new_spend` = adoption + peer shares + "
               "every customer's value and utility + one logit draw each; `customers_review` = the due cohort's "
               "migration draws and commitments):", "",
@@ -519,7 +534,7 @@ def render(results: dict, args, info: dict) -> str:
               "`CustomerBase.value_of` for its own row), then, in `shuffle_do` order, places its new spend "
               "(`new_workload_utility` and `place_new_spend` for its row) and, when due, reviews its workloads "
               "(`CustomerBase.review` for its row): the model's own rule functions, one row at a time. "
-              "Vendors, policy and data collection are CloudMarket's own. Equivalence: `tests/test_bench_equivalence.py`. Measured in its own child "
+              "Vendors, policy and data collection are CloudMarket's own; its build includes its agents. Equivalence: `tests/test_bench_equivalence.py`. Measured in its own child "
               "processes (same seeds and steps as section 1) and compared with the model's step from section 1 "
               "and with the numpy floor's (section 3): the floor's ratio is the most any implementation of this "
               "rule in numpy can reach. 100k is run once, for context (the target is at 10k).", "",
@@ -584,11 +599,11 @@ NOTES = """## Notes
 - 1M customers is measured once (one child); the other sizes three times or more.
 - Profiler: Python's cProfile with a CPU-time timer (standard library); py-spy and
   pyinstrument were not needed.
-- Build phases: "placing customers on the graph" is split into the networkx graph
-  (`industry_graph.to_networkx`), Mesa's `Network` (one `Cell` per node and its
-  connections) and the customer agents (one `FixedAgent` per node, and the one garbage
-  collection after them); "calibrating starting shares" runs to the end of the build
-  (policy, commitments, vendors, intercepts, step-0 metrics and collection)."""
+- The build no longer makes the customers' Mesa faces (before 2026-12-03 it did: 40.37 s
+  CPU and 3.25 GB at 1M, of which 17.9 s the networkx graph and 11.7 s Mesa's cells); they
+  are built on first access to `m.grid` or `m.customers`, timed apart above and split into
+  the networkx graph (`industry_graph.to_networkx`), Mesa's `Network` (one `Cell` per node
+  and its connections) and the customer agents (one `FixedAgent` per node)."""
 
 
 # ---------------------------------------------------------------------- main
