@@ -46,8 +46,9 @@ GRAPH_MAX_NODES = 300  # above this the graph shows a seeded sample of customers
 HORIZON = SCHEMA["steps"].default  # x axes span at least the default run
 MAX_SLIDER_STOPS = 1000  # wider numeric ranges get a text box instead of a slider
 SCENARIO_KEY = "scenario_name"  # SolaraViz's Reset passes Mesa's own Scenario as `scenario`
-PAGE_CONTROLS = ("scenario", "n_customers",
-                 *(n for n in MODEL_PARAMS if SCHEMA[n].group == "policy"))
+# the levers the schema declares, and the behaviour most worth moving by hand beside them
+PAGE_BEHAVIOUR = ("switching_cost", "multicloud_cost", "peer_weight")
+PAGE_CONTROLS = ("scenario", "n_customers", *(n for n in MODEL_PARAMS if SCHEMA[n].role == "lever"), *PAGE_BEHAVIOUR)
 # Vuetify shows a slider's value only while it is dragged: keep it visible, as small text
 # under the slider's knob instead of a bubble that would cover the control above
 SLIDER_VALUES_CSS = """
@@ -398,7 +399,7 @@ def settings_text(model: CloudMarket) -> str:
             return "on" if v else "off"
         return f"{v:g}" if isinstance(v, float) else str(v)
 
-    levers = "; ".join(f"{n} {show(p[n])}" for n in PAGE_CONTROLS if SCHEMA[n].group == "policy")
+    levers = "; ".join(f"{n} {show(p[n])}" for n in PAGE_CONTROLS if SCHEMA[n].role == "lever")
     return (f"scenario {p['scenario']}, {model.n_customers:,} customers, seed {model._seed}\n"
             f"policy: {levers}")
 

@@ -5,7 +5,8 @@ controls) and *levers* (what a policy-maker sets), runs a model over them and an
 the results (PRIM, CART, feature scores), or searches the levers for robust policies. This
 module hands it the market with everything taken from ``model/params.py``:
 
-* levers: the parameters of the ``policy`` group (export controls, bans, switching cost, ...);
+* levers: the parameters the schema declares as levers (export controls, bans, egress caps,
+  interoperability, ...);
 * uncertainties: the vendor, customer and graph behaviour parameters;
 * constants: the run set-up (scenario, n_customers, steps, seed) and anything in ``fixed``;
 * outcomes: a time series per vendor of its share of spend (``spend_share_<vendor>``) and
@@ -49,13 +50,13 @@ DEFAULT_STEPS = 12  # quarters per run unless ``steps`` is given (the schema's 2
 
 
 def lever_names() -> list[str]:
-    """Schema parameters that are policy levers."""
-    return [n for n, p in SCHEMA.items() if p.group == "policy"]
+    """Schema parameters declared as policy levers (``role="lever"`` in model/params.py)."""
+    return [n for n, p in SCHEMA.items() if p.role == "lever"]
 
 
 def uncertainty_names() -> list[str]:
-    """Schema parameters that are behavioural uncertainties (vendor, customer, graph)."""
-    return [n for n, p in SCHEMA.items() if p.group not in ("policy", "run")]
+    """Schema parameters declared as uncertainties about behaviour and technology (``role="uncertainty"``)."""
+    return [n for n, p in SCHEMA.items() if p.role == "uncertainty"]
 
 
 def _categories(p: Param, scenario: str) -> list[Any]:

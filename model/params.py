@@ -25,11 +25,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from cloudmarket.agents.price_rules import PRICE_RULES
+from cloudmarket.agents.segments import SEGMENTS  # Mesa-free: the segment names only
 from cloudmarket.model.errors import ParameterError
 from cloudmarket.model.scenarios import get_scenario
 
-SEGMENTS = ("government", "telecom", "finance", "critical")
-BAN_SEGMENTS = (*SEGMENTS, "all")
+# bans and localisation apply to sectors: "large" (a size class) is not one
+BAN_SEGMENTS = (*(s for s in SEGMENTS if s != "large"), "all")
+ROLES = ("lever", "uncertainty", "setup")
 LEARNING_RULES = ("roth-erev", "imitate", "fixed")
 
 
@@ -53,6 +55,9 @@ class Param:
     choices_from: str | None = None
     group: str = "behaviour"
     step: float | None = None  # slider granularity for the browser
+    # what the parameter is in an experiment: a policy "lever" a government or regulator
+    # sets, an "uncertainty" about behaviour and technology, or the run's "setup"
+    role: str = "uncertainty"
 
     def range_text(self) -> str:
         """Human-readable description of the allowed values."""
@@ -128,54 +133,54 @@ SCHEMA: dict[str, Param] = {
     for p in [
         # --- run / market set-up ---------------------------------------------------
         _P("scenario", "str", "china-2020", "calibrated starting market (see model/scenarios.py)",
-           choices=("china-2020", "global-2020"), group="run"),
+           choices=("china-2020", "global-2020"), group="run", role="setup"),
         _P("n_customers", "int", 2000, "number of enterprise customers (graph nodes)",
-           low=10, high=2_000_000, group="run", step=100),
+           low=10, high=2_000_000, group="run", step=100, role="setup"),
         _P("steps", "int", 22, "quarters to simulate (step 0 = 2020Q3, step k = k quarters later); CLI and specs only",
-           low=0, high=400, group="run"),
+           low=0, high=400, group="run", role="setup"),
         # --- policy levers -----------------------------------------------------------
         _P("export_control_severity", "float", 0.0,
            "export-control severity on sanctioned vendors: cuts IaaS capacity growth and chip supply, raises IaaS cost",
-           low=0.0, high=1.0, group="policy", step=0.05),
+           low=0.0, high=1.0, group="policy", role="lever", step=0.05),
         _P("sanctioned_vendors", "list", ["huawei"], "vendors hit by export controls and by bans",
-           choices_from="named_vendors", group="policy"),
+           choices_from="named_vendors", group="policy", role="lever"),
         _P("ban_regions", "list", [], "regions whose customers in ban_segments may not use sanctioned vendors",
-           choices_from="regions", group="policy"),
+           choices_from="regions", group="policy", role="lever"),
         _P("ban_segments", "list", ["government", "critical"], "customer segments a ban applies to ('all' = every customer)",
-           choices=BAN_SEGMENTS, group="policy"),
+           choices=BAN_SEGMENTS, group="policy", role="lever"),
         _P("data_localization", "bool", False,
            "Chinese data localisation: foreign vendors barred from CN government and finance customers",
-           group="policy"),
+           group="policy", role="lever"),
         _P("switching_cost", "float", 6.0,
            "technical cost, in utility, of migrating an installed workload to another vendor (interoperability lowers it)",
-           low=0.0, high=20.0, group="policy", step=0.1),
+           low=0.0, high=20.0, group="customer", step=0.1),
         _P("peer_weight", "float", 1.0, "utility weight of the spend share of graph neighbours on a vendor",
-           low=0.0, high=20.0, group="policy", step=0.1),
+           low=0.0, high=20.0, group="customer", step=0.1),
         _P("domestic_subsidy", "float", 0.0, "state subsidy to CN-home vendors, as a fraction added to their investment",
-           low=0.0, high=1.0, group="policy", step=0.05),
+           low=0.0, high=1.0, group="policy", role="lever", step=0.05),
         _P("cloud_push_vendors", "list", [], "vendors whose parent group funds a cloud push (Huawei from 2020)",
-           choices_from="named_vendors", group="policy"),
+           choices_from="named_vendors", group="policy", role="lever"),
         _P("cloud_push", "float", 0.0,
            "parent group's R&D grant per quarter, as a share of the pushing vendor's revenue when the push starts",
-           low=0.0, high=2.0, group="policy", step=0.05),
+           low=0.0, high=2.0, group="policy", role="lever", step=0.05),
         _P("cloud_push_quarters", "int", 12, "how many quarters the parent group's push lasts (a bounded budget)",
-           low=0, high=400, group="policy"),
+           low=0, high=400, group="policy", role="lever"),
         _P("policy_start", "int", 0, "policy is in force in quarters after this step (0 = from the first quarter)",
-           low=0, high=400, group="policy"),
+           low=0, high=400, group="policy", role="lever"),
         _P("egress_fee_cap", "float", 1.0,
            "cap on the egress fee a vendor may charge a leaving workload, as a share of its annual spend (0 = a ban; 1 = no cap in practice)",
-           low=0.0, high=1.0, group="policy", step=0.01),
+           low=0.0, high=1.0, group="policy", role="lever", step=0.01),
         _P("egress_schedule", "str", "none",
            "a dated switching-charge rule on top of egress_fee_cap: eu-data-act = charges at cost from 2024Q1, none from 2027Q1",
-           choices=("none", "eu-data-act"), group="policy"),
+           choices=("none", "eu-data-act"), group="policy", role="lever"),
         _P("commitment_discount_cap", "float", 0.5,
            "cap on the committed-spend discount a vendor may offer (0 = commitment discounts banned)",
-           low=0.0, high=0.5, group="policy", step=0.01),
+           low=0.0, high=0.5, group="policy", role="lever", step=0.01),
         _P("interoperability", "float", 0.0,
            "interoperability and portability mandate: share of the technical switching and multi-cloud costs it removes",
-           low=0.0, high=1.0, group="policy", step=0.05),
+           low=0.0, high=1.0, group="policy", role="lever", step=0.05),
         _P("entrants", "list", [], "vendors the scenario schedules to enter (each at its own quarter, capacity, quality, home)",
-           choices_from="entrants", group="policy"),
+           choices_from="entrants", group="vendor"),
         # --- vendor behaviour --------------------------------------------------------
         _P("learning_rule", "str", "roth-erev",
            "how vendors learn their R&D split, investment rate and sales focus (imitate: copy the highest-margin rival)",

@@ -116,7 +116,7 @@ def test_page_shows_steps_resets_and_reports_bad_values(page, solara_url, artifa
     page.set_viewport_size({"width": 1400, "height": 900})
     page.goto(solara_url)
 
-    # the graph and every chart: five server-side PNGs, plus the shares table
+    # the graph and every chart: six server-side PNGs, plus the shares table
     expect(page.get_by_text("Time: 0.0")).to_be_visible(timeout=LOAD_TIMEOUT)
     # the browser tab is named after the page, and there is no lone "PAGE 0" tab
     expect(page).to_have_title("Cloud market")
@@ -124,8 +124,8 @@ def test_page_shows_steps_resets_and_reports_bad_values(page, solara_url, artifa
     expect(lone_tab).to_have_count(1)  # SolaraViz still draws it ...
     expect(lone_tab).to_be_hidden()  # ... and the page hides it
     images = page.locator(".vue-grid-item img")
-    expect(images).to_have_count(5, timeout=LOAD_TIMEOUT)
-    for i in range(5):
+    expect(images).to_have_count(6, timeout=LOAD_TIMEOUT)
+    for i in range(6):
         expect(images.nth(i)).to_have_attribute("src", re.compile(r"^(blob:|data:image/png)"), timeout=LOAD_TIMEOUT)
         box = images.nth(i).bounding_box()
         assert box and box["width"] > 300 and box["height"] > 200, (i, box)

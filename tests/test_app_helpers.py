@@ -21,8 +21,9 @@ from cloudmarket.model.run import simulate
 
 def test_controls_cover_every_lever_with_schema_defaults_and_ranges():
     controls = app.model_params()
-    policy = [n for n, p in SCHEMA.items() if p.group == "policy"]
+    policy = [n for n, p in SCHEMA.items() if p.role == "lever"] + list(app.PAGE_BEHAVIOUR)
     assert set(controls) == {"scenario_name", "n_customers", "rng", *policy}
+    assert {"interoperability", "egress_fee_cap", "commitment_discount_cap", "egress_schedule"} <= set(controls)
     for name in ("n_customers", *policy):
         control, spec = controls[name], SCHEMA[name]
         if isinstance(control, Slider):
@@ -112,9 +113,9 @@ def _time(rc) -> str:
 
 
 def test_page_renders_steps_resets_and_survives_a_bad_value():
-    """The SolaraViz page rendered headless: five PNG charts, Step, Reset, a bad value."""
+    """The SolaraViz page rendered headless: six PNG charts, Step, Reset, a bad value."""
     box, rc = solara.render(solara.AppLayout(children=[app.Page()]), handle_error=False)
-    assert len(rc.find(ipywidgets.Image).widgets) == 5
+    assert len(rc.find(ipywidgets.Image).widgets) == 6
     rc.find(v.Btn, children=["Step"]).widget.click()
     assert _time(rc) == "Time: 1.0"
 

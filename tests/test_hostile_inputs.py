@@ -640,9 +640,9 @@ def test_a_script_without_a_main_guard_is_refused_before_any_run(tmp_path):
 
 EMA_REFUSED = [
     ({"levers": ["ban_regions"], "ranges": {"ban_regions": ["UK"]}}, r"^ban_regions = \['UK'\]: a range is \(low, high\) for a number"),
-    ({"switching_cost": 1.0, "levers": ["switching_cost"]}, "^switching_cost = 1.0: given as a fixed value and named as a policy lever"),
+    ({"interoperability": 0.5, "levers": ["interoperability"]}, "^interoperability = 0.5: given as a fixed value and named as a policy lever"),
     ({"peer_weight": 1.0, "uncertainties": ["peer_weight"]}, "^peer_weight = 1.0: given as a fixed value and named as a behavioural uncertainty"),
-    ({"cloud_push": 1.0, "levers": ["switching_cost"]}, "^cloud_push = 1.0: no vendor receives the push"),
+    ({"cloud_push": 1.0, "levers": ["interoperability"]}, "^cloud_push = 1.0: no vendor receives the push"),
     ({"replications": 2.5}, "^replications = 2.5: must be a whole number >= 1"),
     ({"seed": -1}, "^seed = -1: must be a whole number >= 0"),
 ]
@@ -663,7 +663,7 @@ def test_ema_model_with_replications_and_objectives_gives_the_mean_final_value()
 
     from cloudmarket.experiments.ema import ema_model
 
-    model = ema_model(n_customers=60, steps=2, levers=["switching_cost"], uncertainties=["peer_weight"],
+    model = ema_model(n_customers=60, steps=2, levers=["interoperability"], uncertainties=["peer_weight"],
                       replications=2, objectives={"hhi": "min"})
     _, outcomes = perform_experiments(model, scenarios=2, policies=1)
     assert outcomes["hhi"].shape == (2, 2, 3)  # experiments x replications x steps
