@@ -51,7 +51,7 @@ from cloudmarket.experiments.dask_backend import SCHEDULER_TIMEOUT_S, DaskBacken
 from cloudmarket.experiments.planning import RunTask, plan, run_id
 from cloudmarket.experiments.pool import LocalBackend, die_with_parent, os_threads, pool_context  # noqa: F401
 from cloudmarket.experiments.sampling import design_points
-from cloudmarket.experiments.spec import MISSING, Spec, SpecError
+from cloudmarket.experiments.spec import MISSING, Spec, SpecError, canonical_json
 from cloudmarket.experiments.store import JOURNAL, RUNS, Store, StoreError, os_error_text, part_of
 
 BACKENDS = ("serial", "local", "dask")

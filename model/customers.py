@@ -281,7 +281,6 @@ class CustomerBase:
         Every workload not locked in stays or moves whole (module doc); then the workloads
         of these firms that are not locked in commit, or not, for the next term.
         """
-        p = self.params
         J = self.n_vendors
         before = self.holdings[rows]
         due = (before > 0) & (self.locked_until[rows] <= quarter)

@@ -26,7 +26,7 @@ import pandas as pd
 from mesa.discrete_space import Network
 from mesa.experimental.scenarios import Scenario
 
-from cloudmarket.agents import SEGMENTS, SPLITS, CloudVendor, EnterpriseCustomer, economics, make_rule, starting_focus
+from cloudmarket.agents import SEGMENTS, SPLITS, CloudVendor, EnterpriseCustomer, make_rule, starting_focus
 from cloudmarket.model import choice, industry_graph, metrics
 from cloudmarket.model.customers import CustomerBase, Offer, commitment_take_up
 from cloudmarket.model.policy import Policy

@@ -32,14 +32,14 @@ def test_faces_are_not_built_until_read():
     m = CloudMarket(rng=2, **PARAMS)
     assert len(m.agents) == m.n_vendors  # only the vendors so far
     assert EnterpriseCustomer not in m.agents_by_type
-    assert len(m.customers) == m.n_customers
-    assert len(m.agents_by_type[EnterpriseCustomer]) == m.n_customers
-    assert len(m.agents) == m.n_vendors + m.n_customers
+    assert len(m.customers) == m.customer_base.n
+    assert len(m.agents_by_type[EnterpriseCustomer]) == m.customer_base.n
+    assert len(m.agents) == m.n_vendors + m.customer_base.n
 
 
 def test_faces_match_the_graph_and_the_arrays():
     m = CloudMarket(rng=4, **PARAMS)
-    n = m.n_customers
+    n = m.customer_base.n
     expected = industry_graph.to_networkx(m.edges, n, m.industry)
     assert list(m.grid.G.nodes(data=True)) == list(expected.nodes(data=True))
     assert sorted(map(sorted, m.grid.G.edges())) == m.edges.tolist()
@@ -75,7 +75,7 @@ def test_reading_the_faces_changes_no_result(touch_at):
     state = m.random.getstate(), m.rng.bit_generator.state
     for step in range(5):
         if step == touch_at:
-            assert len(m.customers) == m.n_customers and m.grid is not None
+            assert len(m.customers) == m.customer_base.n and m.grid is not None
             assert (m.random.getstate(), m.rng.bit_generator.state) == state  # no draw taken
         m.step()
         state = m.random.getstate(), m.rng.bit_generator.state

@@ -42,22 +42,31 @@ class Choose(Fixed):
 
 def books(rule=None, share=0.3, split=0.2, focus=(0.0,) * 5, **overrides) -> tuple[VendorBooks, object]:
     p = validated(overrides)
-    return VendorBooks("acme", 0, "US", demand=100.0, share=share, params=p, rule=rule or Fixed(), focus=focus,
+    return VendorBooks("acme", 0, "US", demand=100.0, spend_share=share, params=p, rule=rule or Fixed(), focus=focus,
                        split=split), p
 
 
 # ---------------------------------------------------------------------- the price rule's input
 @pytest.mark.parametrize("adjustment", [0.5, 1.0])
-def test_decide_prices_from_the_spend_share_not_the_count_share(adjustment):
+def test_decide_prices_new_business_from_its_new_business_share_not_the_installed_or_count_share(adjustment):
     v, p = books(price_adjustment=adjustment, price_weight=4.0)
-    v.spend_share, v.share = 0.45, 0.10  # few, large customers
+    v.new_business_share, v.spend_share, v.customer_share = 0.45, 0.20, 0.10  # wins big deals, few of them
     v.unit_cost = 0.8
-    before = v.price
+    before, recent_before = v.price, v.recent_new_business_share
     v.decide(p, rivals=[], rng=np.random.default_rng(0))
-    by_spend = economics.adjust(before, economics.best_response_price(0.8, 0.45, 4.0), adjustment)
+    recent = recent_before + 0.25 * (0.45 - recent_before)  # about a year's average of new business
+    by_new = economics.adjust(before, economics.best_response_price(0.8, recent, 4.0), adjustment)
+    by_spend = economics.adjust(before, economics.best_response_price(0.8, 0.20, 4.0), adjustment)
     by_count = economics.adjust(before, economics.best_response_price(0.8, 0.10, 4.0), adjustment)
-    assert abs(by_spend - by_count) > 0.01  # the two inputs give clearly different prices
-    assert v.price == pytest.approx(by_spend, rel=1e-12)
+    assert min(abs(by_new - by_spend), abs(by_new - by_count)) > 0.005  # the inputs give clearly different prices
+    assert v.price == pytest.approx(by_new, rel=1e-12)
+
+
+def test_decide_prices_renewals_from_retention():
+    v, p = books(price_adjustment=1.0, price_weight=4.0)
+    v.retention, v.unit_cost = 0.6, 0.8  # 40% of reviewed workloads left: an elastic installed base
+    v.decide(p, rivals=[], rng=np.random.default_rng(0))
+    assert v.renewal_price == pytest.approx(economics.best_response_price(0.8, 0.6, 4.0), rel=1e-12)
 
 
 def test_cost_plus_keeps_the_starting_markup_over_this_quarters_cost():
