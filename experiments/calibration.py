@@ -643,7 +643,7 @@ def report_text(report: CalibrationReport) -> str:
                   f"{c['top_share']['share_pct']:.1f}% (step {c['top_share']['step']}); "
                   f"HHI {c['hhi']['min']:.0f}-{c['hhi']['max']:.0f} (runs 5-95%: {c['hhi']['p05_runs']:.0f}-{c['hhi']['p95_runs']:.0f})",
                   "  final shares %: " + ", ".join(f"{v} {x:.1f}" for v, x in c["final_share_pct"].items())]
-    lines += ["", "mean absolute error per vendor (percentage points), fitted model vs naive forecasts from the start:",
+    lines += ["", "mean absolute error per vendor (percentage points), fitted model vs naive forecasts carrying the last observed shares forward:",
               report.mae.to_string(index=False), *baseline_verdicts(report.mae)]
     if len(report.rolling):
         origins = s["rolling_origin"]["origins"]
