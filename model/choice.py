@@ -205,13 +205,17 @@ def berry_intercepts(target_shares: np.ndarray, weights: np.ndarray, fixed_utili
 
 
 def rebalance(provider: np.ndarray, spend: np.ndarray, target_shares: np.ndarray,
-              allowed: np.ndarray | None = None, tol: float = 0.002, max_moves: int = 100_000) -> np.ndarray:
-    """Move single customers between vendors until realised spend shares are within tol.
+              allowed: np.ndarray | None = None, tol: float = 0.002, max_rounds: int = 1_000) -> np.ndarray:
+    """Move items (customers or workloads) between vendors until realised spend shares are within tol.
 
     A finite, heavy-tailed sample drawn from the calibrated logit misses the target
-    shares by sampling noise (about 2 points at 2,000 customers); this greedy repair moves
-    the customer whose spend best fits the gap from the most over-served vendor to the
-    most under-served one, respecting ``allowed``. Returns a new provider array.
+    shares by sampling noise (about 2 points at 2,000 customers); this repair moves items
+    from the most over-served vendor to the most under-served one, respecting
+    ``allowed``: in each round the first items of the over-served vendor, in their
+    (random) order, whose spend adds up to no more than the smaller of the two gaps, or
+    else the one item whose spend best fits it. A round is one pass over the items, so a
+    market of millions of workloads is repaired in a few dozen passes. Moves must shrink
+    both gaps, so the loop ends and never makes the fit worse. Returns a new array.
 
     >>> p = rebalance(np.array([0, 0, 0, 0]), np.ones(4), np.array([0.5, 0.5]))
     >>> np.bincount(p).tolist()
@@ -220,7 +224,7 @@ def rebalance(provider: np.ndarray, spend: np.ndarray, target_shares: np.ndarray
     provider = provider.copy()
     total = spend.sum()
     realised = np.bincount(provider, weights=spend, minlength=len(target_shares)) / total
-    for _ in range(max_moves):
+    for _ in range(max_rounds):
         gap = realised - target_shares
         over, under = int(np.argmax(gap)), int(np.argmin(gap))
         if gap[over] < tol and -gap[under] < tol:
@@ -232,13 +236,18 @@ def rebalance(provider: np.ndarray, spend: np.ndarray, target_shares: np.ndarray
         if len(candidates) == 0:
             break
         want = min(gap[over], -gap[under]) * total
-        pick = candidates[np.argmin(np.abs(spend[candidates] - want))]
-        moved = spend[pick] / total
+        filled = np.cumsum(spend[candidates])
+        k = int(np.searchsorted(filled, want, side="right"))  # items that fit within the gap, in order
+        if k > 0:
+            picked = candidates[:k]
+        else:
+            picked = candidates[[np.argmin(np.abs(spend[candidates] - want))]]
+        moved = spend[picked].sum() / total
         # Only moves that shrink the two gaps: guarantees the loop ends (no ping-pong of
-        # one large customer between two vendors) and never makes the fit worse.
+        # one large item between two vendors) and never makes the fit worse.
         if abs(gap[over] - moved) + abs(gap[under] + moved) >= gap[over] - gap[under]:
             break
-        provider[pick] = under
+        provider[picked] = under
         realised[over] -= moved
         realised[under] += moved
     return provider
