@@ -79,9 +79,10 @@ def test_migration_utility_charges_switching_egress_and_multicloud_and_prices_st
     J = m.n_vendors
     egress = np.full(J, 0.2)
     offer = _offer(m, egress_fee=egress)
+    other = (k + 1) % J
+    base.holdings[0, other] = 0.0  # a vendor the firm does not use yet: the multi-cloud cost applies
     value = base.value_of(firm, offer, base.peer_shares(1))
     u = base.migration_utility(firm, np.array([k]), value, offer, technical=1.0)
-    other = (k + 1) % J
     expected_move = (value[0, other] - p.price_weight * offer.log_price[other] - p.multicloud_cost
                      - p.switching_cost - p.price_weight * np.log1p(0.2 * 4 / p.review_period))
     assert u[0, other] == pytest.approx(expected_move)
