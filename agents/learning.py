@@ -40,6 +40,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections.abc import Mapping, Sequence
 from itertools import accumulate
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -64,6 +65,23 @@ FOCUS_NAMES = tuple(FOCUS_PROFILES)
 MENUS: dict[str, tuple] = {"iaas_share": SPLITS, "investment_rate": RATES, "focus": FOCUS_NAMES,
                            "commitment_discount": DISCOUNTS}
 assert all(len(v) == len(SEGMENTS) for v in FOCUS_PROFILES.values())
+
+
+@runtime_checkable
+class LearningRule(Protocol):
+    """What every strategy rule is to a vendor: one call a quarter that returns new targets.
+
+    ``targets`` are the current menu indices by dimension (``MENUS``), ``payoff`` the
+    vendor's last payoff, ``rivals`` (profit margin, targets) of the other learning vendors,
+    ``rng`` the model's generator (every draw comes from it). A vendor calls nothing else.
+
+    >>> isinstance(Fixed(), LearningRule) and isinstance(RothErev(0.1, 0.1), LearningRule)
+    True
+    """
+
+    def next_targets(self, targets: Mapping[str, int], payoff: float,
+                     rivals: Sequence[tuple[float, Mapping[str, int]]], rng: np.random.Generator) -> dict[str, int]:
+        ...
 
 
 class Fixed:
@@ -183,7 +201,7 @@ def nearest(menu: Sequence[float], value: float) -> int:
     return min(range(len(menu)), key=lambda i: abs(menu[i] - value))  # the first of equals, as argmin
 
 
-def make_rule(name: str, *, recency: float, experimentation: float, imitation_rate: float):
+def make_rule(name: str, *, recency: float, experimentation: float, imitation_rate: float) -> LearningRule:
     """The rule called ``name`` ("roth-erev", "imitate" or "fixed") with its parameters.
 
     >>> type(make_rule("fixed", recency=0.1, experimentation=0.1, imitation_rate=0.2)).__name__

@@ -53,7 +53,8 @@ import mesa
 import numpy as np
 
 from cloudmarket.agents import economics
-from cloudmarket.agents.learning import DISCOUNTS, FOCUS_NAMES, FOCUS_PROFILES, MENUS, RATES, SPLITS, nearest
+from cloudmarket.agents.learning import (DISCOUNTS, FOCUS_NAMES, FOCUS_PROFILES, MENUS, RATES, SPLITS, LearningRule,
+                                         nearest)
 from cloudmarket.agents.price_rules import PRICE_RULES
 from cloudmarket.agents.segments import SEGMENTS
 
@@ -68,12 +69,14 @@ class VendorBooks:
     """
 
     def __init__(self, name: str, index: int, home_region: str, *, demand: float,
-                 spend_share: float, params: Any, rule, focus: Sequence[float] = (0.0,) * len(SEGMENTS),
+                 spend_share: float, params: Any, rule: LearningRule, focus: Sequence[float] = (0.0,) * len(SEGMENTS),
                  split: float = 0.5, learns: bool = True, price_rule: str = "best-response",
                  book_new: float = 0.0, committed: float = 0.0, egress_share: float = 1.0) -> None:
         self.name = name
         self.index = index  # column of this vendor in the model's (customer, vendor) arrays
         self.home_region = home_region
+        if not isinstance(rule, LearningRule):
+            raise TypeError(f"rule = {rule!r}: must have next_targets(targets, payoff, rivals, rng) (LearningRule)")
         self.rule = rule
         self.learns = learns
         if price_rule not in PRICE_RULES:
