@@ -237,7 +237,8 @@ def main() -> int:
     lines = [
         "# Batch runner vs mesa.batch_run",
         "",
-        f"Written by `benchmarks/bench_batch.py` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; "
+        f"Written by `{' '.join(['benchmarks/bench_batch.py', *sys.argv[1:]])}` on "
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC; "
         f"{platform.platform()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
         f"{args.workers} worker processes for both. Load average (1 min) of the shared machine: "
         f"{load_before:.1f} at the start, {os.getloadavg()[0]:.1f} at the end.",
