@@ -264,9 +264,6 @@ def test_system_probing_plotting_backend_and_git_each_live_in_one_module():
 
 # ---------------------------------------------------------------------- benchmarks
 BENCHMARKS = sorted((ROOT / "benchmarks").glob("*.py"))
-# Private reads that issue 20 item 2 (benchmarks call the model's own rules, the push budget
-# moves to a Policy, one fringe) removes; nothing may be added to this list.
-PENDING = {("floor.py", "_push_started"), ("floor.py", "_fragmented"), ("floor.py", "_spend_shares")}
 
 
 def private(name: str) -> bool:
@@ -325,7 +322,7 @@ def private_uses(path: Path) -> set[tuple[str, str]]:
 def test_benchmarks_use_public_names_only():
     assert len(BENCHMARKS) >= 5
     found = set().union(*(private_uses(path) for path in BENCHMARKS))
-    assert found <= PENDING, f"benchmarks use private names: {sorted(found - PENDING)}"
+    assert not found, f"benchmarks use private names: {sorted(found)}"
 
 
 def test_the_private_name_check_sees_each_kind_of_use(tmp_path):
