@@ -143,16 +143,16 @@ def test_page_shows_steps_resets_and_reports_bad_values(page, solara_url, artifa
         expect(images.nth(i)).not_to_have_attribute("src", src, timeout=15_000)
 
     # a slider and a typed value, then Reset: the model is rebuilt with them
-    slider = page.locator(".v-input", has_text="switching_cost").get_by_role("slider")
+    slider = page.locator(".v-input", has_text="interoperability").get_by_role("slider")
     slider.focus()
-    slider.press("ArrowRight")  # one step of 0.1: 3.0 -> 3.1
+    slider.press("ArrowRight")  # one step of 0.05: 0.0 -> 0.05
     customers = page.get_by_label("n_customers")
     customers.fill("300")
     customers.press("Enter")
     page.get_by_role("button", name="Reset").click()
     expect(page.get_by_text("Time: 0.0")).to_be_visible(timeout=15_000)
     expect(page.get_by_text("scenario china-2020, 300 customers, seed 0")).to_be_visible()
-    expect(page.get_by_text("switching_cost 3.1")).to_be_visible()
+    expect(page.get_by_text("interoperability 0.05")).to_be_visible()
 
     # a bad value: a readable message, the model on the page is kept and still steps
     step.click()

@@ -374,7 +374,7 @@ switching_cost = [0.5, 1.0, 2.0, 4.0]
 
 @pytest.fixture(scope="module")
 def discovery_store(tmp_path_factory) -> Path:
-    """24 runs where Huawei's final share falls below 16.8% in some and not in others."""
+    """24 runs where installed spend migrates below 2.2% a quarter at high switching costs, above it at low ones."""
     return finished_store(tmp_path_factory.mktemp("discovery"), DISCOVERY_SPEC) / "store"
 
 
@@ -400,7 +400,7 @@ def _discover_args(d: Path, store_dir: Path) -> list[str]:
     # a CART figure from before: PRIM does not write boxes.png, so success would remove it
     _old_outputs(d / "found", ["tradeoff.png", "box_1.png", "feature_scores.png", "boxes.csv",
                                "feature_scores.csv", "boxes.png"])
-    return ["discover", str(store_dir), "--metric", "spend_share:huawei", "--below", "0.168", "--out", str(d / "found")]
+    return ["discover", str(store_dir), "--metric", "migration_rate", "--below", "0.022", "--out", str(d / "found")]
 
 
 def _calibrate_args(d: Path, store_dir: Path) -> list[str]:
@@ -474,7 +474,7 @@ def test_a_full_disk_while_writing_leaves_every_output_as_it_was(command, tmp_pa
 def test_discover_removes_the_figures_of_an_earlier_method(tmp_path, discovery_store, capsys):
     """CART writes boxes.png, PRIM box_1.png: the folder never mixes the two analyses."""
     out = tmp_path / "found"
-    base = ["discover", str(discovery_store), "--metric", "spend_share:huawei", "--below", "0.168", "--out", str(out)]
+    base = ["discover", str(discovery_store), "--metric", "migration_rate", "--below", "0.022", "--out", str(out)]
     assert main([*base, "--method", "cart"]) == 0
     assert (out / "boxes.png").is_file()
     assert main(base) == 0
