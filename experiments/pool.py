@@ -103,7 +103,20 @@ class LocalBackend(Backend):
             in_flight: dict[Any, Chunk] = {}
             while True:
                 while len(in_flight) < self.slots and (chunk := next_chunk()) is not None:
-                    in_flight[pool.submit(execute_chunk, chunk)] = chunk
+                    try:
+                        future = pool.submit(execute_chunk, chunk)
+                    except BrokenProcessPool:
+                        # A worker died after the last chunk came back (between chunks): the pool
+                        # broke with nothing of ours finished. Fail what it still held, and hand
+                        # this chunk to a fresh pool.
+                        lost = [(held, _result_of(held, f.result)) for f, held in in_flight.items()]
+                        in_flight.clear()
+                        pool.shutdown(wait=False, cancel_futures=True)
+                        pool = _new_pool(self.workers)
+                        future = pool.submit(execute_chunk, chunk)
+                        if lost:
+                            yield lost
+                    in_flight[future] = chunk
                 if not in_flight:
                     return
                 finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
