@@ -403,6 +403,11 @@ def summary_table(vendors, market, params: dict[str, Any], seed: int) -> str:
     mean_churn = market.churn.iloc[1:].mean() if len(market) > 1 else 0.0
     lines.append(f"HHI {m0.hhi:,.0f} -> {m1.hhi:,.0f}; CR3 {100 * m0.cr3:.1f}% -> {100 * m1.cr3:.1f}%; "
                  f"churn per quarter: mean {100 * mean_churn:.2f}%, last {100 * m1.churn:.2f}%")
+    if "switch_rate" in market and len(market) > 1:  # tables written before the workload model have none
+        later = market.iloc[1:]
+        lines.append(f"customers switching all their spend: {400 * later.switch_rate.mean():.2f}% a year; "
+                     f"installed spend migrating: {400 * later.migration_rate.mean():.2f}% a year; "
+                     f"multi-homing {100 * m1.multihoming:.0f}% of customers")
     return "\n".join(lines)
 
 
