@@ -433,6 +433,16 @@ def verdict(name: str, value: float | None) -> str:
     return "PASS" if ok else "MISS"
 
 
+
+def profile_table(title: str, columns: tuple[str, str, str], rows: list[tuple[str, str, str, str]]) -> list[str]:
+    """Markdown lines of one cProfile table: a title, then one row per function.
+
+    >>> profile_table("## t", ("a", "b", "c"), [("f", "1", "2", "3")])[-1]
+    '| `f` | 1 | 2 | 3 |'
+    """
+    lines = ["", title, "", f"| function | {' | '.join(columns)} |", "|---|---:|---:|---:|"]
+    return lines + [f"| `{name}` | {' | '.join(values)} |" for name, *values in rows]
+
 def render(results: dict, args, info: dict) -> str:
     cpu, wall = summarise(results, "cpu"), summarise(results, "wall")
     values, wall_values = judge(cpu), judge(wall)
@@ -568,19 +578,18 @@ def render(results: dict, args, info: dict) -> str:
                      f"{verdict(name, values[name])} | {verdict(name, wall_values[name])} |")
     prof = results.get("profile")
     if prof:
-        lines += ["", f"## 5. Where the step time goes (cProfile, {prof['steps']} steps at "
-                  f"{prof['n']:,} customers, per step; profiler overhead inflates small calls)", "",
-                  "| function | calls / step | own time (ms) | cumulative (ms) |", "|---|---:|---:|---:|"]
-        for row in prof["top_own"]:
-            lines.append(f"| `{row['function']}` | {row['calls'] / prof['steps']:.0f} | "
-                         f"{row['own_ms']:.2f} | {row['cum_ms']:.2f} |")
+        lines += profile_table(f"## 5. Where the step time goes (cProfile, {prof['steps']} steps at "
+                               f"{prof['n']:,} customers, per step; profiler overhead inflates small calls)",
+                               ("calls / step", "own time (ms)", "cumulative (ms)"),
+                               [(row["function"], f"{row['calls'] / prof['steps']:.0f}", f"{row['own_ms']:.2f}",
+                                 f"{row['cum_ms']:.2f}") for row in prof["top_own"]])
     prof = results.get("build_profile")
     if prof:
-        lines += ["", f"## 6. Where the build time goes (cProfile, one build at {prof['n']:,} customers, "
-                  f"{prof['total_s']:.2f} s CPU under the profiler)", "",
-                  "| function | calls | own time (s) | cumulative (s) |", "|---|---:|---:|---:|"]
-        for row in prof["top_own"]:
-            lines.append(f"| `{row['function']}` | {row['calls']} | {row['own_s']:.3f} | {row['cum_s']:.3f} |")
+        lines += profile_table(f"## 6. Where the build time goes (cProfile, one build at {prof['n']:,} customers, "
+                               f"{prof['total_s']:.2f} s CPU under the profiler)",
+                               ("calls", "own time (s)", "cumulative (s)"),
+                               [(row["function"], str(row["calls"]), f"{row['own_s']:.3f}", f"{row['cum_s']:.3f}")
+                                for row in prof["top_own"]])
     lines += ["", NOTES, ""]
     return "\n".join(lines)
 

@@ -19,12 +19,14 @@ a kill loses at most those chunks. A backend connects before the store is touche
 
 Example
 -------
+>>> import tempfile
 >>> from cloudmarket.experiments.spec import parse_spec
->>> spec = parse_spec('[experiment]\\nreplications = 2\\n[parameters]\\nn_customers = 100\\n'
-...                   'steps = 2\\n[sweep]\\n[sweep.values]\\nswitching_cost = [0.5, 1.5]')
->>> tasks = plan(spec)
->>> len(tasks), tasks[0].seed == tasks[1].seed   # replication 0 at both design points
-(4, True)
+>>> spec = parse_spec('[experiment]\\nreplications = 1\\n[parameters]\\nn_customers = 60\\n'
+...                   'steps = 1\\n[sweep]\\n[sweep.values]\\nswitching_cost = [2.0, 4.0]')
+>>> with tempfile.TemporaryDirectory() as out:
+...     report = sweep(spec, out, backend="serial", quiet=True)
+>>> report.done, report.failed
+(2, 0)
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Market metrics as pure numpy functions: shares, HHI, CR3, churn, instability.
+"""Market metrics as pure numpy functions: shares, HHI, CR3, instability, shares within groups.
 
 Shares are fractions summing to 1; HHI is on the 0-10,000 scale used by competition
 authorities (10,000 x the sum of squared shares).
@@ -65,15 +65,6 @@ def cr3(shares: np.ndarray) -> float:
     return float(np.sort(shares)[::-1][:3].sum())
 
 
-def churn(previous: np.ndarray, current: np.ndarray) -> float:
-    """Fraction of customers whose provider changed.
-
-    >>> churn(np.array([0, 1, 2, 2]), np.array([0, 1, 1, 2]))
-    0.25
-    """
-    return float(np.mean(previous != current)) if len(current) else 0.0
-
-
 def instability(previous_shares: np.ndarray, shares: np.ndarray) -> float:
     """Share instability: total share that moved between vendors, 0.5 * sum |s_t - s_{t-1}|.
 
@@ -81,37 +72,6 @@ def instability(previous_shares: np.ndarray, shares: np.ndarray) -> float:
     0.1
     """
     return float(0.5 * np.abs(np.asarray(shares) - np.asarray(previous_shares)).sum())
-
-
-def group_spend_shares(provider: np.ndarray, spend: np.ndarray, group: np.ndarray,
-                       n_groups: int, n_vendors: int) -> np.ndarray:
-    """Spend shares within each group (region, industry): array (n_groups, n_vendors).
-
-    Rows of empty groups are all zero.
-
-    >>> group_spend_shares(np.array([0, 1, 1]), np.ones(3), np.array([0, 0, 1]), 2, 2).tolist()
-    [[0.5, 0.5], [0.0, 1.0]]
-    """
-    flat = np.bincount(group * n_vendors + provider, weights=spend, minlength=n_groups * n_vendors)
-    table = flat.reshape(n_groups, n_vendors).astype(float, copy=False)
-    totals = table.sum(axis=1, keepdims=True)
-    totals[totals == 0] = 1.0  # spend is non-negative: those rows are all zeros, and 0 / 1 keeps them so
-    return table / totals
-
-
-def within_group_hhi(provider: np.ndarray, spend: np.ndarray, group: np.ndarray,
-                     n_groups: int, n_vendors: int, fragmented: np.ndarray | None = None) -> float:
-    """Spend-weighted mean HHI inside groups: how concentrated each industry's choice is.
-
-    >>> within_group_hhi(np.array([0, 0, 1, 1]), np.ones(4), np.array([0, 0, 1, 1]), 2, 2)
-    10000.0
-    """
-    table = named_only(group_spend_shares(provider, spend, group, n_groups, n_vendors), fragmented)
-    weight = np.bincount(group, weights=spend, minlength=n_groups)
-    per_group = 10_000.0 * np.square(table).sum(axis=1)
-    total = weight.sum()
-    # = np.average(per_group, weights=weight), the same operations without its checks
-    return float(np.multiply(per_group, weight).sum() / total) if total > 0 else 0.0
 
 
 def spend_table(indicator: sp.csr_matrix, holdings: np.ndarray) -> np.ndarray:

@@ -1,12 +1,10 @@
 """The model's fast paths compute exactly what the plain formulas compute.
 
-Each shortcut taken for speed (a cached adjacency slice per review cohort, cohorts found
-once at build, numpy's weighted draw without its checks, the in-place Roth-Erev update)
+Each shortcut taken for speed (cohorts found once at build, numpy's weighted draw without its checks, the in-place Roth-Erev update)
 is compared here with the straightforward version it replaced, bit for bit.
 """
 
 import numpy as np
-import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -65,33 +63,6 @@ def test_review_cohorts_are_the_rows_due_each_quarter(n, period, seed):
     for quarter in range(1, 2 * period + 1):
         due = np.flatnonzero((quarter + phase) % period == 0)
         np.testing.assert_array_equal(cohorts[-quarter % period], due)
-
-
-@settings(max_examples=50, deadline=None)
-@given(n=st.integers(1, 80), density=st.floats(0.0, 0.5), weighted=st.booleans(), seed=st.integers(0, 10_000))
-def test_peer_slice_gives_the_dense_peer_shares(n, density, weighted, seed):
-    rng = np.random.default_rng(seed)
-    dense = np.triu(rng.random((n, n)) < density, 1).astype(float)
-    if weighted:
-        dense *= rng.integers(1, 4, size=(n, n))
-    dense = dense + dense.T
-    J = 4
-    provider, spend = rng.integers(0, J, size=n), rng.lognormal(size=n)
-    rows = np.sort(rng.choice(n, size=rng.integers(0, n + 1), replace=False))
-    # plain formula: neighbours' spend per vendor, over the neighbours' total spend
-    onehot = np.eye(J)[provider] * spend[:, None]
-    totals = dense[rows] @ onehot
-    norm = totals.sum(axis=1, keepdims=True)
-    expected = np.divide(totals, norm, out=np.zeros_like(totals), where=norm > 0)
-    adjacency = sp.csr_matrix(dense)
-    peers = choice.peer_slice(adjacency, rows, J)
-    got = choice.peer_shares_of(peers, provider, spend, J)
-    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-15)
-    # the entries scipy's row indexing would give, in the same order (so sums round alike)
-    sub = adjacency[rows]
-    np.testing.assert_array_equal(peers.neighbours, sub.indices)
-    np.testing.assert_array_equal(peers.keys, np.repeat(np.arange(len(rows)) * J, np.diff(sub.indptr)))
-    np.testing.assert_array_equal(peers.weights if peers.weights is not None else np.ones(sub.nnz), sub.data)
 
 
 def test_vendor_frame_holds_the_vendors_state_at_each_step():
