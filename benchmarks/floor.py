@@ -6,7 +6,7 @@ cost with Mesa's overhead taken away. It calls the model's own rule code and hol
 rule of its own:
 
 * customers: ``CustomerBase`` (``model/customers.py``, on a copy of the model's arrays):
-  ``adopt``, ``value_of``, ``new_workload_utility``, ``place_new_spend``, ``review``,
+  ``place_growth`` (adoption, values, new workloads), ``review``,
   ``main_vendor_changes``;
 * the offer: ``Offer.from_vendors``;
 * policy: the model's ``Policy`` (``model/policy.py``, copied with its state);
@@ -142,20 +142,7 @@ class FloorMarket:
         installed = self.demand.sum()
         n_before = base.n_adopted
         # customers_place_new_spend
-        growth = p.market_growth * installed
-        spend_before = base.spend[:n_before]
-        adopters = base.adopt(p.adopter_share * growth) if growth > 0 else np.arange(0)
-        rows = np.arange(base.n_adopted)
-        values = base.value_of(rows, offer, base.peer_shares(len(rows)))
-        new_business = np.zeros(len(self.vendors))
-        if growth <= 0:
-            base.holdings[:n_before] *= 1.0 + p.market_growth
-        else:
-            existing = max(growth - float(base.size[adopters].sum()), 0.0)
-            amounts = np.concatenate([existing * spend_before / installed, base.size[adopters]])
-            utility = base.new_workload_utility(rows, values, offer, technical)
-            new_business = base.place_new_spend(rows, amounts, utility, None if allowed is None else allowed[rows],
-                                                rng)
+        new_business, values = base.place_growth(p.market_growth, p.adopter_share, offer, technical, allowed, rng)
         # customers_review
         due = base.cohorts[-quarter % p.review_period]
         due = due[due < n_before]

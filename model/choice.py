@@ -33,52 +33,51 @@ def choice_probabilities(utility: np.ndarray, allowed: np.ndarray | None = None)
     [[0.25, 0.25, 0.5]]
     """
     u = masked(utility, allowed)
-    u = u - u.max(axis=1, keepdims=True)
+    u = u - _row_max(u)[:, None]
     e = np.exp(u)
     return e / e.sum(axis=1, keepdims=True)
 
 
 def draw_choices(utility: np.ndarray, rng: np.random.Generator,
                  allowed: np.ndarray | None = None) -> np.ndarray:
-    """One logit draw per row: argmax(utility + Gumbel noise) over allowed vendors.
+    """One logit draw per row over the allowed vendors: vendor j with probability exp(u_j) / sum_k exp(u_k).
+
+    Sampled by the inverse of each row's cumulative distribution, with one uniform per
+    row: the same distribution as argmax(utility + Gumbel noise), at one ``exp`` per
+    element instead of two logarithms and a uniform (tests/test_fast_paths.py checks the
+    frequencies against the logit probabilities). A vendor with probability 0 (not
+    allowed) is never drawn. ``utility`` is not changed.
 
     >>> draw_choices(np.zeros((2, 3)), np.random.default_rng(1), np.array([[0, 1, 0], [1, 0, 0]], bool)).tolist()
     [1, 0]
     """
-    scores = gumbel_noise(rng, utility.shape)
-    scores += utility  # in place: the same sums as utility + noise, one array fewer
-    if allowed is not None:
-        np.putmask(scores, ~allowed, -np.inf)
-    return np.argmax(scores, axis=1)
+    # Row-wise work over a few vendors runs column by column: numpy's reductions along a
+    # short last axis cost several times more than J whole-column operations.
+    weights = masked(utility, allowed)
+    weights = weights - _row_max(weights)[:, None]
+    np.exp(weights, out=weights)
+    for j in range(1, weights.shape[1]):  # cumulative weights, in place
+        weights[:, j] += weights[:, j - 1]
+    # a point in (0, total] of each row: the first vendor whose cumulative weight reaches it
+    # has positive weight, and the last cumulative weight is the total, so one always does
+    point = (1.0 - rng.random(len(weights))) * weights[:, -1]
+    chosen = np.zeros(len(weights), dtype=np.intp)
+    for j in range(weights.shape[1] - 1):  # vendors whose cumulative weight is short of the point
+        chosen += weights[:, j] < point
+    return chosen
 
 
-def gumbel_noise(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
-    """Standard Gumbel draws: numpy's ``rng.gumbel(size=shape)`` from the same uniforms, 3x faster.
-
-    numpy's Gumbel is ``-log(-log(1 - U))`` for each uniform ``U = rng.random()``, computed
-    one element at a time with the C library's ``log``; here the same formula runs on the
-    whole array with numpy's vectorised ``log``. The two logs may differ in the last bit,
-    so values agree to about 1e-15 (tests/test_fast_paths.py); a logit choice could only
-    change where two scores tie to that precision. (numpy redraws a ``U`` of exactly 0,
-    probability 2**-53; here it gives +inf noise, a certain choice of that vendor.)
-
-    >>> g = gumbel_noise(np.random.default_rng(3), (2, 4))
-    >>> bool(np.allclose(g, np.random.default_rng(3).gumbel(size=(2, 4)), rtol=0, atol=1e-12))
-    True
-    """
-    noise = rng.random(size=shape)
-    np.subtract(1.0, noise, out=noise)
-    np.log(noise, out=noise)
-    np.negative(noise, out=noise)
-    with np.errstate(divide="ignore"):
-        np.log(noise, out=noise)
-    np.negative(noise, out=noise)
-    return noise
+def _row_max(values: np.ndarray) -> np.ndarray:
+    """Largest value of each row of a (n, J) array, column by column."""
+    largest = values[:, 0].copy()
+    for j in range(1, values.shape[1]):
+        np.maximum(largest, values[:, j], out=largest)
+    return largest
 
 
 def berry_intercepts(target_shares: np.ndarray, weights: np.ndarray, fixed_utility: np.ndarray,
                      allowed: np.ndarray | None = None, tol: float = 1e-10,
-                     max_iter: int = 5000) -> np.ndarray:
+                     max_iter: int = 5000, start: np.ndarray | None = None) -> np.ndarray:
     """Vendor intercepts that make expected spend shares equal ``target_shares``.
 
     Solves ln(target) = ln(predicted(intercepts)), where ``fixed_utility`` (n, J) holds
@@ -88,7 +87,8 @@ def berry_intercepts(target_shares: np.ndarray, weights: np.ndarray, fixed_utili
     iterations. The first step, and any step after one that failed to shrink the
     largest log gap, is Berry's (1994) contraction, intercept += ln(target) -
     ln(predicted), which always converges (about 50 iterations alone at this tolerance).
-    Stops when the largest log gap is below ``tol``.
+    Stops when the largest log gap is below ``tol``. ``start`` (intercepts of a nearby
+    problem) starts the search there instead of at ln(target).
 
     >>> w = np.ones(4); X = np.zeros((4, 3))
     >>> d = berry_intercepts(np.array([0.5, 0.3, 0.2]), w, X)
@@ -98,7 +98,7 @@ def berry_intercepts(target_shares: np.ndarray, weights: np.ndarray, fixed_utili
     target = np.asarray(target_shares, dtype=float)
     w = np.asarray(weights, dtype=float) / np.sum(weights)
     log_target = np.log(np.maximum(target, 1e-300))
-    delta = log_target.copy()
+    delta = log_target.copy() if start is None else np.array(start, dtype=float)
     last_gap = np.inf
     for _ in range(max_iter):
         probabilities = choice_probabilities(fixed_utility + delta, allowed)
@@ -123,7 +123,8 @@ def berry_intercepts(target_shares: np.ndarray, weights: np.ndarray, fixed_utili
 
 
 def rebalance(provider: np.ndarray, spend: np.ndarray, target_shares: np.ndarray,
-              allowed: np.ndarray | None = None, tol: float = 0.002, max_rounds: int = 1_000) -> np.ndarray:
+              allowed: np.ndarray | None = None, tol: float = 0.002, max_rounds: int = 1_000,
+              owner: np.ndarray | None = None) -> np.ndarray:
     """Move items (customers or workloads) between vendors until realised spend shares are within tol.
 
     A finite, heavy-tailed sample drawn from the calibrated logit misses the target
@@ -135,11 +136,21 @@ def rebalance(provider: np.ndarray, spend: np.ndarray, target_shares: np.ndarray
     market of millions of workloads is repaired in a few dozen passes. Moves must shrink
     both gaps, so the loop ends and never makes the fit worse. Returns a new array.
 
+    With ``owner`` (the firm each item belongs to), the items of firms that already hold
+    something with the under-served vendor go first: the repair then moves spend between
+    vendors a firm already uses, and adds as few new vendor relationships (multi-homing)
+    as the gaps allow, instead of one for almost every item it moves.
+
     >>> p = rebalance(np.array([0, 0, 0, 0]), np.ones(4), np.array([0.5, 0.5]))
     >>> np.bincount(p).tolist()
     [2, 2]
+    >>> rebalance(np.array([0, 0, 1, 0]), np.ones(4), np.array([0.5, 0.5]), owner=np.array([0, 1, 1, 2])).tolist()
+    [0, 1, 1, 0]
     """
     provider = provider.copy()
+    if owner is not None:  # items per firm and vendor, kept up to date as items move
+        holds = np.zeros((int(owner.max()) + 1, len(target_shares)), dtype=np.int64)
+        np.add.at(holds, (owner, provider), 1)
     total = spend.sum()
     realised = np.bincount(provider, weights=spend, minlength=len(target_shares)) / total
     for _ in range(max_rounds):
@@ -151,6 +162,9 @@ def rebalance(provider: np.ndarray, spend: np.ndarray, target_shares: np.ndarray
         if allowed is not None:
             movable &= allowed[:, under]
         candidates = np.flatnonzero(movable)
+        if owner is not None:  # firms that already use `under` first, each group in item order
+            known = holds[owner[candidates], under] > 0
+            candidates = np.concatenate([candidates[known], candidates[~known]])
         if len(candidates) == 0:
             break
         want = min(gap[over], -gap[under]) * total
@@ -166,6 +180,9 @@ def rebalance(provider: np.ndarray, spend: np.ndarray, target_shares: np.ndarray
         if abs(gap[over] - moved) + abs(gap[under] + moved) >= gap[over] - gap[under]:
             break
         provider[picked] = under
+        if owner is not None:
+            np.add.at(holds, (owner[picked], over), -1)
+            np.add.at(holds, (owner[picked], under), 1)
         realised[over] -= moved
         realised[under] += moved
     return provider

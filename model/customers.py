@@ -85,7 +85,7 @@ class Offer:
         discount = np.array([v.commitment_discount for v in vendors])
         take_up = commitment_take_up(discount, flexibility_premium)
         return cls(
-            intercepts=intercepts,
+            intercepts=np.array(intercepts, dtype=float),  # a copy: the offer is this quarter's, fixed
             iaas_gap=np.array([v.iaas_gap for v in vendors]),
             paas_gap=np.array([v.paas_gap for v in vendors]),
             log_congestion=np.log([v.capacity_ratio for v in vendors]),
@@ -164,6 +164,7 @@ class CustomerBase:
         self.home_term = params.home_preference * home_match
         self.cohorts = review_cohorts(review_phase, params.review_period)
         self._pending_adopters = 0.0  # adopters' spend due but not yet filled by a whole firm
+        self._links = None  # (n, the graph's links among the first n firms), for peer_totals
 
     def copy(self, params=None) -> CustomerBase:
         """This customer base for another run (with ``params``): the fixed attributes and graph are
@@ -187,45 +188,72 @@ class CustomerBase:
         """Each firm's annual cloud spend, all vendors together (N,); 0 before it adopts."""
         return self.holdings.sum(axis=1)
 
+    def installed(self, n_rows: int) -> np.ndarray:
+        """Annual spend of each of the first ``n_rows`` firms, all vendors together (n_rows,)."""
+        return self.holdings[:n_rows] @ np.ones(self.n_vendors)
+
     def vendor_spend(self) -> np.ndarray:
         """Installed spend with each vendor (J,)."""
-        return self.holdings.sum(axis=0)
+        # a matrix-vector product over the firms on the cloud (the rows after them hold
+        # nothing): several times faster than numpy's column sum of a narrow array
+        return np.ones(self.n_adopted) @ self.holdings[:self.n_adopted]
 
     def committed_spend(self, quarter: int) -> np.ndarray:
         """Spend locked in by a commitment after ``quarter``, by vendor (J,)."""
-        return np.where(self.locked_until > quarter, self.holdings, 0.0).sum(axis=0)
+        n = self.n_adopted
+        total = np.zeros(self.n_vendors)
+        for block in _blocks(n):  # in cache-sized blocks: no (N, J) temporary
+            total += np.ones(block.stop - block.start) @ np.where(self.locked_until[block] > quarter,
+                                                                    self.holdings[block], 0.0)
+        return total
 
     def multihoming(self) -> float:
         """Share of the firms on the cloud that hold spend with two or more vendors."""
         if self.n_adopted == 0:
             return 0.0
-        return float(np.count_nonzero((self.holdings > 0).sum(axis=1) >= 2) / self.n_adopted)
+        vendors = np.count_nonzero(self.holdings[:self.n_adopted] > 0, axis=1)
+        return float(np.count_nonzero(vendors >= 2) / self.n_adopted)
 
     def peer_shares(self, n_rows: int | None = None) -> np.ndarray:
         """Share of each firm's neighbours' spend held with each vendor, (n_rows, J) for the first
         ``n_rows`` firms (all when None); zeros for a firm whose neighbours hold nothing."""
-        # the whole product, then the rows: slicing a CSR builds a new matrix every quarter,
-        # which costs more than the rows it saves (firms on the cloud are most rows)
-        totals = self.adjacency @ self.holdings
-        if n_rows is not None:
-            totals = totals[:n_rows]
+        totals = self.peer_totals(self.n if n_rows is None else n_rows)
         norm = totals.sum(axis=1, keepdims=True)
         norm[norm == 0] = 1.0
         return totals / norm
+
+    def peer_totals(self, n_rows: int) -> np.ndarray:
+        """Spend of each of the first ``n_rows`` firms' neighbours with each vendor, (n_rows, J).
+
+        Only firms on the cloud hold spend, and they are the first rows: the product reads
+        the graph's links among the first firms only (at the start, about a fifth of the
+        whole graph's links, prospects included). Those links are kept for some rows past
+        the firms on the cloud (zero holdings add nothing), so new adopters extend them
+        only every few quarters.
+        """
+        reach = max(n_rows, self.n_adopted)
+        margin = max(BLOCK_ROWS, reach // 8)
+        if self._links is None or not reach <= self._links[0] <= reach + 2 * margin:
+            ahead = min(self.n, reach + margin)
+            self._links = (ahead, links_among(self.adjacency, ahead))
+        ahead, links = self._links
+        return (links @ self.holdings[:ahead])[:n_rows]
 
     # ------------------------------------------------------------------ the utility
     def value_of(self, rows: np.ndarray, offer: Offer, peers: np.ndarray) -> np.ndarray:
         """``v`` of the module doc for firms ``rows``, (len(rows), J); ``peers`` are those rows' peer shares."""
         p = self.params
-        need = self.iaas_need[rows][:, None]
-        # quality and congestion: vendor-level terms mixed by each customer's IaaS need
-        v = need * offer.iaas_gap[None, :] + (1.0 - need) * offer.paas_gap[None, :]
-        v += p.congestion_elasticity * offer.log_congestion
-        v *= p.quality_weight
-        v += offer.intercepts
+        # the vendor-level terms, gathered first so each firm's row is a few passes over J numbers:
+        # quality_weight * (need * iaas_gap + (1 - need) * paas_gap + congestion_elasticity * log_congestion)
+        #   = need * quality_gap + (the rest, the same for every firm)
+        quality_gap = p.quality_weight * (offer.iaas_gap - offer.paas_gap)
+        common = p.quality_weight * (offer.paas_gap + p.congestion_elasticity * offer.log_congestion) \
+            + offer.intercepts
+        v = np.multiply.outer(self.iaas_need[rows], quality_gap)
+        v += common
+        v += self.in_segment[rows] @ (p.focus_weight * offer.focus_reach)
         v += p.peer_weight * peers
         v += self.home_term[rows]
-        v += p.focus_weight * (self.in_segment[rows] @ offer.focus_reach)
         return v
 
     def new_workload_utility(self, rows: np.ndarray, value: np.ndarray, offer: Offer, technical: float) -> np.ndarray:
@@ -276,6 +304,46 @@ class CustomerBase:
         chosen = choice.draw_choices(utility, rng, allowed)
         np.add.at(self.holdings, (rows, chosen), amounts)
         return np.bincount(chosen, weights=amounts, minlength=self.n_vendors)
+
+    def place_growth(self, market_growth: float, adopter_share: float, offer: Offer, technical: float,
+                     allowed: np.ndarray | None, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """The quarter's new spend (module doc, steps 1-2): the market grows by ``market_growth``;
+        adopters join to fill ``adopter_share`` of that growth, then every firm on the cloud
+        places its part of the rest (in proportion to its spend), and every adopter its first
+        spend, as one new workload.
+
+        Returns the new spend won by each vendor (J,) and every firm's value ``v`` of every
+        vendor this quarter, (firms on the cloud, J), which the review reads. Peers are
+        last quarter's holdings (every firm looks before any places). The utility and the
+        draw run in blocks of rows that fit in the processor's cache, with the random
+        numbers drawn in the same order as one draw over all rows.
+        """
+        n_before = self.n_adopted
+        installed = self.installed(n_before)
+        total = float(installed.sum())
+        growth = market_growth * total
+        adopters = self.adopt(adopter_share * growth) if growth > 0 else np.arange(0)
+        n = self.n_adopted
+        peers = self.peer_totals(n)
+        values = np.empty((n, self.n_vendors))
+        won = np.zeros(self.n_vendors)
+        if growth > 0:
+            existing = max(growth - float(self.size[adopters].sum()), 0.0)  # the rest comes from customers' growth
+            amounts = np.concatenate([existing * installed / total, self.size[adopters]])
+        for block in _blocks(n):
+            rows = np.arange(block.start, block.stop)
+            share = peers[block]
+            norm = share.sum(axis=1, keepdims=True)
+            norm[norm == 0] = 1.0
+            share /= norm
+            values[block] = value = self.value_of(block, offer, share)
+            if growth > 0:
+                utility = self.new_workload_utility(block, value, offer, technical)
+                won += self.place_new_spend(rows, amounts[block], utility,
+                                            None if allowed is None else allowed[block], rng)
+        if growth <= 0:  # a shrinking market: every workload shrinks in place
+            self.holdings[:n_before] *= 1.0 + market_growth
+        return won, values
 
     def review(self, rows: np.ndarray, value: np.ndarray, offer: Offer, technical: float,
                allowed: np.ndarray | None, rng: np.random.Generator, quarter: int) -> Review:
@@ -328,11 +396,15 @@ class CustomerBase:
 
         Returns the rows whose main vendor changed.
         """
-        if rows is None:
-            rows = np.flatnonzero(self.adopted)
-        held = self.holdings[rows]
-        main = np.where(held.sum(axis=1) > 0, held.argmax(axis=1), -1)
-        changed = rows[(main != self.provider[rows]) & (self.provider[rows] >= 0)]
+        if rows is None:  # the firms on the cloud are the first rows: a view, no copy
+            rows = np.arange(self.n_adopted)
+            held = self.holdings[:self.n_adopted]
+        else:
+            held = self.holdings[rows]
+        main = held.argmax(axis=1)
+        main[np.take_along_axis(held, main[:, None], axis=1)[:, 0] <= 0] = -1  # holds nothing
+        before = self.provider[rows]
+        changed = rows[(main != before) & (before >= 0)]
         self.provider[rows] = main
         self.tenure[changed] = 0
         return changed
@@ -340,6 +412,33 @@ class CustomerBase:
     def main_vendor_changes(self) -> int:
         """Bring every adopted firm's main vendor up to date; returns how many changed."""
         return len(self._update_provider())
+
+
+BLOCK_ROWS = 4096  # rows per block of the quarter's row-wise work: its arrays stay in the processor's cache
+
+
+def _blocks(n: int) -> list[slice]:
+    """Slices of ``BLOCK_ROWS`` rows covering rows 0 .. n - 1, in order."""
+    return [slice(start, min(start + BLOCK_ROWS, n)) for start in range(0, n, BLOCK_ROWS)]
+
+
+def links_among(adjacency, n: int):
+    """The graph's links among its first ``n`` nodes: ``adjacency[:n, :n]`` of a CSR matrix, each row's
+    links in their stored order (so sums over them are the same sums as over the whole row).
+
+    >>> import scipy.sparse as sp
+    >>> a = sp.csr_matrix(np.array([[0, 1, 1], [1, 0, 0], [1, 0, 0]], dtype=float))
+    >>> links_among(a, 2).toarray().tolist()
+    [[0.0, 1.0], [1.0, 0.0]]
+    """
+    end = adjacency.indptr[n]
+    columns = adjacency.indices[:end]
+    keep = columns < n
+    if keep.all():
+        indptr = adjacency.indptr[:n + 1]
+        return type(adjacency)((adjacency.data[:end], columns, indptr), shape=(n, n))
+    kept = np.concatenate([[0], np.cumsum(keep)])[adjacency.indptr[:n + 1]]
+    return type(adjacency)((adjacency.data[:end][keep], columns[keep], kept), shape=(n, n))
 
 
 def review_cohorts(review_phase: np.ndarray, period: int) -> list[np.ndarray]:

@@ -267,22 +267,9 @@ class CloudMarket(mesa.Model):
 
     def customers_place_new_spend(self) -> None:
         """New adopters enter and every customer's growth is placed as new workloads (model/customers.py)."""
-        p, base = self.params, self.customer_base
-        installed, n_before = self._installed, self._n_before
-        growth = p.market_growth * installed
-        spend_before = base.spend[:n_before]
-        adopters = base.adopt(p.adopter_share * growth) if growth > 0 else np.arange(0)
-        rows = np.arange(base.n_adopted)  # firms on the cloud are always the first rows
-        self._values = base.value_of(rows, self._offer, base.peer_shares(len(rows)))
-        self.new_business = np.zeros(self.n_vendors)
-        if growth <= 0:  # a shrinking market: every workload shrinks in place
-            base.holdings[:n_before] *= 1.0 + p.market_growth
-            return
-        existing = max(growth - float(base.size[adopters].sum()), 0.0)  # the rest comes from customers' growth
-        amounts = np.concatenate([existing * spend_before / installed, base.size[adopters]])
-        utility = base.new_workload_utility(rows, self._values, self._offer, self._technical)
-        allowed = None if self._allowed is None else self._allowed[rows]
-        self.new_business = base.place_new_spend(rows, amounts, utility, allowed, self.rng)
+        p = self.params
+        self.new_business, self._values = self.customer_base.place_growth(
+            p.market_growth, p.adopter_share, self._offer, self._technical, self._allowed, self.rng)
 
     def customers_review(self, quarter: int) -> None:
         """The cohort whose contracts come up reviews its installed workloads: rare migration (model/customers.py)."""
@@ -468,7 +455,9 @@ class CloudMarket(mesa.Model):
         intercepts that reproduce the target shares, with the multi-cloud cost on vendors
         it did not use yet: so providers cluster by region, and the market starts with the
         multi-homing its own rule produces, not with every customer at one vendor. A greedy
-        repair then moves single workloads until the shares are the scenario's.
+        repair then moves single workloads until the shares are the scenario's, first those
+        of firms that already use the vendor they move to, so the repair adds as little
+        multi-homing as it can.
         """
         p, base, n = self.params, self.customer_base, self.params.n_customers
         n_open = len(self.starting_market.vendors)  # entrants hold nothing at the start
@@ -487,8 +476,8 @@ class CloudMarket(mesa.Model):
         # older, the smaller (and no two pieces tie for the largest holding)
         vintage = (1.0 + max(p.market_growth, 0.01)) ** np.arange(pieces)
         amount = np.outer(vintage / vintage.sum(), base.size[:n]).ravel()
-        vendor = choice.rebalance(vendor.ravel(), amount, target)
         firm = np.tile(np.arange(n), pieces)
+        vendor = choice.rebalance(vendor.ravel(), amount, target, owner=firm)
         np.add.at(base.holdings, (firm, vendor), amount)
         base.provider[:n] = base.holdings[:n].argmax(axis=1)
 
@@ -574,7 +563,9 @@ class CloudMarket(mesa.Model):
                 correction = net / growth
                 scale = min(1.0, 0.5 * float(np.min(realised / np.maximum(np.abs(correction), 1e-300))))
                 target = realised - scale * correction
-                self.intercepts[:n_open] = choice.berry_intercepts(target / target.sum(), weights, rest)
+                # each round starts from the last round's intercepts: a nearby problem
+                self.intercepts[:n_open] = choice.berry_intercepts(target / target.sum(), weights, rest,
+                                                                   start=self.intercepts[:n_open])
         if self.n_vendors > n_open:
             self.intercepts[n_open:] = self.intercepts[:n_open][~self._is_fringe(n_open)].min()
 

@@ -1,12 +1,15 @@
 """The model's fast paths compute exactly what the plain formulas compute.
 
 Each shortcut taken for speed (cohorts found once at build, numpy's weighted draw without its checks, the in-place Roth-Erev update)
-is compared here with the straightforward version it replaced, bit for bit.
+is compared here with the straightforward version it replaced, bit for bit; the logit draw, which samples
+differently from its plain form (argmax of utility plus Gumbel noise), by its frequencies.
 """
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scipy import stats
 
 from cloudmarket.agents.learning import MENUS, RothErev, draw_index
 from cloudmarket.model import CloudMarket, choice
@@ -164,10 +167,30 @@ def test_newton_inversion_finds_berrys_intercepts(n, J, spread, masked, seed):
     np.testing.assert_allclose(got, _berry_contraction(target, weights, fixed, allowed), atol=1e-7)
 
 
-@settings(max_examples=50, deadline=None)
-@given(rows=st.integers(0, 300), cols=st.integers(1, 9), seed=st.integers(0, 2**32 - 1))
-def test_gumbel_noise_is_numpys_gumbel_from_the_same_uniforms(rows, cols, seed):
-    ours, numpys = np.random.default_rng(seed), np.random.default_rng(seed)
-    got, expected = choice.gumbel_noise(ours, (rows, cols)), numpys.gumbel(size=(rows, cols))
-    np.testing.assert_allclose(got, expected, rtol=1e-14, atol=1e-14)  # vectorised vs scalar log: last bits
-    assert ours.random() == numpys.random()  # one uniform per draw, as numpy takes
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_logit_draws_follow_the_logit_probabilities(seed):
+    """draw_choices samples each row's logit distribution over the allowed vendors (chi-square on
+    20,000 draws of each of four rows, one with a forbidden vendor); forbidden vendors never come."""
+    rng = np.random.default_rng(seed)
+    J, draws = 6, 20_000
+    utility = rng.normal(0.0, 1.5, (4, J))
+    allowed = np.ones((4, J), dtype=bool)
+    allowed[1, [0, 3]] = False
+    chosen = choice.draw_choices(np.repeat(utility, draws, axis=0), rng, np.repeat(allowed, draws, axis=0))
+    probabilities = choice.choice_probabilities(utility, allowed)
+    for row in range(4):
+        observed = np.bincount(chosen[row * draws:(row + 1) * draws], minlength=J)
+        assert observed[~allowed[row]].sum() == 0
+        keep = allowed[row]
+        _, p_value = stats.chisquare(observed[keep], probabilities[row, keep] * draws)
+        assert p_value > 1e-4, (row, observed, probabilities[row] * draws)
+
+
+def test_logit_draws_take_one_uniform_per_row_and_leave_the_utility_alone():
+    utility = np.random.default_rng(5).normal(size=(7, 4))
+    saved = utility.copy()
+    ours, reference = np.random.default_rng(9), np.random.default_rng(9)
+    choice.draw_choices(utility, ours)
+    reference.random(7)
+    assert ours.random() == reference.random()
+    np.testing.assert_array_equal(utility, saved)

@@ -49,7 +49,10 @@ def test_default_switching_and_migration_are_rare_like_enterprise_cloud():
     market = m.market_frame().iloc[1:]
     assert 0.0 <= 4 * market.switch_rate.mean() < 0.01  # CMA 2025: fewer than 1% switch a year
     assert 0.0 < market.migration_rate.mean() < 0.01  # a small share of installed spend moves a quarter
-    assert market.churn.mean() < 0.05  # main vendors change mostly through where new workloads go
+    # main vendors change mostly through where new workloads go, not through full switches:
+    # about 5% of firms a quarter at the defaults (a multi-homed firm's two largest holdings
+    # trade places as new workloads arrive), many times the full-switch rate
+    assert 10 * market.switch_rate.mean() < market.churn.mean() < 0.06
 
 
 def test_step_k_is_k_quarters_after_2020q3():

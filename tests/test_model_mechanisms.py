@@ -10,10 +10,10 @@ SEEDS = range(12)
 N, STEPS = 600, 16
 
 
-def paired(metric, low: dict, high: dict, scenario="china-2020"):
+def paired(metric, low: dict, high: dict, scenario="china-2020", seeds=SEEDS):
     """metric(run) for the same seeds under two parameter sets; returns (low, high) arrays."""
     a, b = [], []
-    for seed in SEEDS:
+    for seed in seeds:
         base = {"scenario": scenario, "n_customers": N}
         a.append(metric(simulate({**base, **low}, seed=seed, steps=STEPS)))
         b.append(metric(simulate({**base, **high}, seed=seed, steps=STEPS)))
@@ -48,7 +48,9 @@ def test_higher_switching_cost_lowers_migration():
 def test_higher_peer_weight_raises_within_industry_concentration():
     def within(out):
         return out.market.within_industry_hhi.iloc[-1]
-    low, high = paired(within, {"peer_weight": 0.0}, {"peer_weight": 5.0})
+    # peers act on new workloads only, and the end-of-run HHI of 600 firms is noisy (paired
+    # difference about +140 +- 140 points): 24 seeds give the t-test its power
+    low, high = paired(within, {"peer_weight": 0.0}, {"peer_weight": 5.0}, seeds=range(24))
     assert_higher(low, high)
 
 

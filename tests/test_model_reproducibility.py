@@ -4,6 +4,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from cloudmarket.model import CloudMarket
 from cloudmarket.model.run import simulate
@@ -49,7 +50,9 @@ def test_customers_are_fixed_agents_on_network_cells():
     c = m.customers[7]
     assert c.cell is m.grid._cells[7] and c in c.cell.agents
     assert c.provider == m.vendor_names[m.provider[7]]
-    assert c.holdings == {c.provider: c.spend}  # every customer starts with all its spend at one vendor
+    row = m.holdings[7]
+    assert c.holdings == {m.vendor_names[j]: row[j] for j in np.flatnonzero(row)}  # its workloads, by vendor
+    assert c.holdings[c.provider] == max(c.holdings.values()) and sum(c.holdings.values()) == pytest.approx(c.spend)
     assert m.customers[-1].provider is None and m.customers[-1].spend == 0.0  # a prospect
     assert len(m.agents) == m.customer_base.n + len(m.vendors)
 
