@@ -17,7 +17,7 @@ strategy):
     capex       = capacity_order(...) * capex_per_capacity * cost_factor    (capacity for next quarter)
     capacity   <- (1 - depreciation) * capacity + supply * order           (export controls: chips scarce)
     own R&D     = investment_rate * revenue, bounded by cash, surplus and a credit line
-    investment  = own R&D * (1 + subsidy) + parent grant                   (the grant is a bounded budget)
+    rd_investment = own R&D * (1 + subsidy) + parent grant                 (the grant is a bounded budget)
     quality gap <- quality ladder toward the moving frontier (IaaS uses supply too)
     profit      = revenue - opex - capex - own R&D;   cash += profit
     payoff      = (revenue - opex - capex) / last quarter's revenue          (what learning reinforces)
@@ -118,7 +118,7 @@ class VendorBooks:
         self.egress_income = 0.0
         self.revenue = self.book_revenue(demand)
         self.expected_growth = params.market_growth
-        self.cost = self.capex = self.investment = self.profit = self.grant = 0.0
+        self.cost = self.capex = self.rd_investment = self.profit = self.grant = 0.0
         self.cash = self.revenue  # a quarter's revenue in hand
         self.payoff = 0.0
         self.customer_share = 0.0  # share of customers using it, set by the market after each quarter
@@ -150,6 +150,8 @@ class VendorBooks:
 
     iaas_share = property(lambda self: self.iaas_investment_share,
                           doc="Old name of ``iaas_investment_share`` (IaaS share of R&D), kept for one release.")
+    investment = property(lambda self: self.rd_investment,
+                          doc="Old name of ``rd_investment`` (the quarter's R&D spend), kept for one release.")
 
     @property
     def share(self) -> float:
@@ -223,8 +225,8 @@ class VendorBooks:
         surplus = self.revenue - opex - self.capex
         own = economics.affordable_rd(self.investment_rate * self.revenue, self.cash, surplus, credit=self.revenue)
         self.grant = grant
-        self.investment = own * (1.0 + subsidy) + grant
-        intensity = self.investment / self.revenue if self.revenue > 0 else 0.0
+        self.rd_investment = own * (1.0 + subsidy) + grant  # the quarter's R&D spend, all sources
+        intensity = self.rd_investment / self.revenue if self.revenue > 0 else 0.0
         ladder = (p.frontier_growth, p.catch_up, p.rd_returns)
         self.iaas_gap = economics.quality_gap_step(self.iaas_gap, self.iaas_investment_share * intensity,
                                                    self.reference["iaas"], *ladder, supply=supply)

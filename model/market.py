@@ -66,7 +66,8 @@ VENDOR_REPORTS = {
     "revenue": "revenue",
     "cost": "cost",
     "capex": "capex",
-    "investment": "investment",
+    "investment": "rd_investment",  # old name, kept for one release
+    "rd_investment": "rd_investment",  # the quarter's R&D spend: own R&D with the subsidy, and the parent's grant
     "grant": "grant",
     "profit": "profit",
     "cash": "cash",

@@ -2,7 +2,9 @@
 
 ``reinvestment_rate`` is the old name of the parameter ``investment_rate``
 (``model.params.RENAMED``); on a vendor, ``iaas_share``, ``congestion`` and ``share`` are
-read-only old names of ``iaas_investment_share``, ``capacity_ratio`` and ``customer_share``.
+read-only old names of ``iaas_investment_share``, ``capacity_ratio`` and ``customer_share``; the
+vendor table keeps the old columns ``congestion`` and ``investment`` beside ``capacity_ratio`` and
+``rd_investment``.
 """
 
 from __future__ import annotations
@@ -133,3 +135,16 @@ def test_old_vendor_attribute_names_read_the_new_ones_and_cannot_be_set():
         for old in ("iaas_share", "congestion", "share"):
             with pytest.raises(AttributeError):
                 setattr(v, old, 0.5)
+
+
+def test_old_column_names_hold_the_new_columns_values():
+    m = CloudMarket(n_customers=300, rng=5, cloud_push=0.5, cloud_push_vendors=["huawei"])
+    m.run_for(3)
+    frame = m.vendor_frame()
+    assert frame.rd_investment.gt(0).any()
+    pd.testing.assert_series_equal(frame.investment, frame.rd_investment, check_names=False)
+    pd.testing.assert_series_equal(frame.congestion, frame.capacity_ratio, check_names=False)
+    for v in m.vendors:
+        assert v.investment == v.rd_investment
+        with pytest.raises(AttributeError):
+            v.investment = 1.0

@@ -119,7 +119,7 @@ def test_subsidy_and_grant_fund_rd_but_are_not_the_vendors_profit():
     helped, _ = vendor()
     plain.settle(100.0, p)
     helped.settle(100.0, p, subsidy=0.5, grant=4.0)
-    assert helped.investment == pytest.approx(plain.investment * 1.5 + 4.0)
+    assert helped.rd_investment == pytest.approx(plain.rd_investment * 1.5 + 4.0)
     assert helped.profit == pytest.approx(plain.profit)
     assert helped.iaas_gap > plain.iaas_gap
 
@@ -131,9 +131,9 @@ def test_subsidy_goes_to_chinese_vendors_only():
     m0.step()
     for a, b in zip(m.vendors, m0.vendors):
         if a.home_region == "CN":
-            assert a.investment > b.investment
+            assert a.rd_investment > b.rd_investment
         else:
-            assert a.investment == b.investment
+            assert a.rd_investment == b.rd_investment
 
 
 def test_strategies_move_with_inertia():
