@@ -2,7 +2,7 @@
 
 A vendor's learned strategy has three dimensions, each a choice from a small menu:
 
-* ``iaas_share``: IaaS share of R&D investment (``SPLITS``; the rest goes to PaaS);
+* ``iaas_investment_share``: IaaS share of R&D investment (``SPLITS``; the rest goes to PaaS);
 * ``investment_rate``: R&D investment as a share of revenue (``RATES``);
 * ``focus``: how sales effort is spread over customer segments (``FOCUS_PROFILES``);
 * ``commitment_discount``: the discount offered on committed spend (``DISCOUNTS``; the
@@ -27,11 +27,11 @@ Example
 >>> import numpy as np
 >>> rule = RothErev(recency=0.1, experimentation=0.1)
 >>> rng = np.random.default_rng(0)
->>> targets = {"iaas_share": 2, "investment_rate": 2, "focus": 0}
+>>> targets = {"iaas_investment_share": 2, "investment_rate": 2, "focus": 0}
 >>> for _ in range(200):
-...     targets = rule.next_targets(targets, payoff=2.0 if targets["iaas_share"] == 4 else 0.1,
+...     targets = rule.next_targets(targets, payoff=2.0 if targets["iaas_investment_share"] == 4 else 0.1,
 ...                                 rivals=[], rng=rng)
->>> int(rule.probabilities("iaas_share").argmax()) == 4
+>>> int(rule.probabilities("iaas_investment_share").argmax()) == 4
 True
 """
 
@@ -62,7 +62,7 @@ FOCUS_PROFILES: dict[str, tuple[float, ...]] = {
     "key-industries": (0.3, 0.0, 0.3, 0.2, 0.2),
 }
 FOCUS_NAMES = tuple(FOCUS_PROFILES)
-MENUS: dict[str, tuple] = {"iaas_share": SPLITS, "investment_rate": RATES, "focus": FOCUS_NAMES,
+MENUS: dict[str, tuple] = {"iaas_investment_share": SPLITS, "investment_rate": RATES, "focus": FOCUS_NAMES,
                            "commitment_discount": DISCOUNTS}
 assert all(len(v) == len(SEGMENTS) for v in FOCUS_PROFILES.values())
 
@@ -99,9 +99,10 @@ class Imitate(Fixed):
     strategy, as published last quarter.
 
     >>> rule = Imitate(rate=1.0)
-    >>> rule.next_targets({"iaas_share": 0}, 0.0, [(0.1, {"iaas_share": 3}), (0.3, {"iaas_share": 4})],
+    >>> rivals = [(0.1, {"iaas_investment_share": 3}), (0.3, {"iaas_investment_share": 4})]
+    >>> rule.next_targets({"iaas_investment_share": 0}, 0.0, rivals,
     ...                   np.random.default_rng(0))
-    {'iaas_share': 4}
+    {'iaas_investment_share': 4}
     """
 
     def __init__(self, rate: float):

@@ -17,7 +17,7 @@ strategy):
     capex       = capacity_order(...) * capex_per_capacity * cost_factor    (capacity for next quarter)
     capacity   <- (1 - depreciation) * capacity + supply * order           (export controls: chips scarce)
     own R&D     = investment_rate * revenue, bounded by cash, surplus and a credit line
-    investment  = own R&D * (1 + subsidy) + parent grant                   (the grant is a bounded budget)
+    rd_investment = own R&D * (1 + subsidy) + parent grant                 (the grant is a bounded budget)
     quality gap <- quality ladder toward the moving frontier (IaaS uses supply too)
     profit      = revenue - opex - capex - own R&D;   cash += profit
     payoff      = (revenue - opex - capex) / last quarter's revenue          (what learning reinforces)
@@ -37,7 +37,7 @@ Example
 >>> import mesa
 >>> from types import SimpleNamespace
 >>> from cloudmarket.agents.learning import Fixed
->>> p = SimpleNamespace(capacity_headroom=0.2, unit_cost=0.7, price_weight=6.0, reinvestment_rate=0.12,
+>>> p = SimpleNamespace(capacity_headroom=0.2, unit_cost=0.7, price_weight=6.0, investment_rate=0.12,
 ...                     market_growth=0.08, commitment_discount=0.1, egress_fee=0.1, review_period=8)
 >>> v = CloudVendor(mesa.Model(rng=1), "acme", 0, "US", demand=100.0, spend_share=0.4, params=p, rule=Fixed())
 >>> v.capacity, round(v.price, 4), round(v.renewal_price, 4), v.investment_rate
@@ -83,22 +83,22 @@ class VendorBooks:
             raise ValueError(f"price_rule = {price_rule!r}: must be one of {' | '.join(PRICE_RULES)}")
         self.price_rule = price_rule
         # strategy: realised values, and the menu targets they move toward
-        self.iaas_share = float(split)
-        self.investment_rate = float(params.reinvestment_rate)
+        self.iaas_investment_share = float(split)
+        self.investment_rate = float(params.investment_rate)
         self.focus = np.array(focus, dtype=float)
         self.commitment_discount = float(params.commitment_discount)
-        self.targets = {"iaas_share": nearest(SPLITS, split), "investment_rate": nearest(RATES, self.investment_rate),
-                        "focus": _nearest_profile(self.focus),
+        self.targets = {"iaas_investment_share": nearest(SPLITS, split),
+                        "investment_rate": nearest(RATES, self.investment_rate), "focus": _nearest_profile(self.focus),
                         "commitment_discount": nearest(DISCOUNTS, self.commitment_discount)}
         if hasattr(rule, "anchor"):
             rule.anchor(self.targets)
         # what the realised strategy moves toward: its start, until the rule picks a new target
-        self.aim = {"iaas_share": self.iaas_share, "investment_rate": self.investment_rate, "focus": self.focus.copy(),
-                    "commitment_discount": self.commitment_discount}
+        self.aim = {"iaas_investment_share": self.iaas_investment_share, "investment_rate": self.investment_rate,
+                    "focus": self.focus.copy(), "commitment_discount": self.commitment_discount}
         # R&D intensities that keep this vendor where it is against the frontier: the
         # quality ladder measures R&D against them, so any starting strategy is a steady state
-        self.reference = {"iaas": self.iaas_share * self.investment_rate,
-                          "paas": (1.0 - self.iaas_share) * self.investment_rate}
+        self.reference = {"iaas": self.iaas_investment_share * self.investment_rate,
+                          "paas": (1.0 - self.iaas_investment_share) * self.investment_rate}
         self.iaas_gap = 0.0  # log quality relative to the technology frontier
         self.paas_gap = 0.0
         self.demand = demand
@@ -118,7 +118,7 @@ class VendorBooks:
         self.egress_income = 0.0
         self.revenue = self.book_revenue(demand)
         self.expected_growth = params.market_growth
-        self.cost = self.capex = self.investment = self.profit = self.grant = 0.0
+        self.cost = self.capex = self.rd_investment = self.profit = self.grant = 0.0
         self.cash = self.revenue  # a quarter's revenue in hand
         self.payoff = 0.0
         self.customer_share = 0.0  # share of customers using it, set by the market after each quarter
@@ -148,10 +148,10 @@ class VendorBooks:
         """Profit as a share of revenue (0 when there is no revenue)."""
         return self.profit / self.revenue if self.revenue > 0 else 0.0
 
-    @property
-    def iaas_investment_share(self) -> float:
-        """IaaS share of this quarter's R&D (the rest went to PaaS)."""
-        return self.iaas_share
+    iaas_share = property(lambda self: self.iaas_investment_share,
+                          doc="Old name of ``iaas_investment_share`` (IaaS share of R&D), kept for one release.")
+    investment = property(lambda self: self.rd_investment,
+                          doc="Old name of ``rd_investment`` (the quarter's R&D spend), kept for one release.")
 
     @property
     def share(self) -> float:
@@ -225,12 +225,12 @@ class VendorBooks:
         surplus = self.revenue - opex - self.capex
         own = economics.affordable_rd(self.investment_rate * self.revenue, self.cash, surplus, credit=self.revenue)
         self.grant = grant
-        self.investment = own * (1.0 + subsidy) + grant
-        intensity = self.investment / self.revenue if self.revenue > 0 else 0.0
+        self.rd_investment = own * (1.0 + subsidy) + grant  # the quarter's R&D spend, all sources
+        intensity = self.rd_investment / self.revenue if self.revenue > 0 else 0.0
         ladder = (p.frontier_growth, p.catch_up, p.rd_returns)
-        self.iaas_gap = economics.quality_gap_step(self.iaas_gap, self.iaas_share * intensity,
+        self.iaas_gap = economics.quality_gap_step(self.iaas_gap, self.iaas_investment_share * intensity,
                                                    self.reference["iaas"], *ladder, supply=supply)
-        self.paas_gap = economics.quality_gap_step(self.paas_gap, (1.0 - self.iaas_share) * intensity,
+        self.paas_gap = economics.quality_gap_step(self.paas_gap, (1.0 - self.iaas_investment_share) * intensity,
                                                    self.reference["paas"], *ladder)
         self.cost = opex + self.capex
         self.profit = surplus - own
@@ -262,7 +262,8 @@ class VendorBooks:
                 self.aim[name] = np.asarray(FOCUS_PROFILES[FOCUS_NAMES[k]]) if name == "focus" else MENUS[name][k]
         self.targets = chosen
         speed = p.strategy_inertia
-        self.iaas_share = economics.adjust(self.iaas_share, self.aim["iaas_share"], speed)
+        self.iaas_investment_share = economics.adjust(self.iaas_investment_share, self.aim["iaas_investment_share"],
+                                                      speed)
         self.investment_rate = economics.adjust(self.investment_rate, self.aim["investment_rate"], speed)
         self.focus = self.focus + speed * (self.aim["focus"] - self.focus)
         discount = economics.adjust(self.commitment_discount, self.aim["commitment_discount"], speed)

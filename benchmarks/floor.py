@@ -6,19 +6,20 @@ cost with Mesa's overhead taken away. It calls the model's own rule code and hol
 rule of its own:
 
 * customers: ``CustomerBase`` (``model/customers.py``, on a copy of the model's arrays):
-  ``place_growth`` (adoption, values, new workloads), ``review``,
-  ``main_vendor_changes``;
+  ``place_growth`` (adoption, values, new workloads), ``due_for_review``, ``review``,
+  ``finish_review``; the review's ``Review.rates``;
 * the offer: ``Offer.from_vendors``;
 * policy: the model's ``Policy`` (``model/policy.py``, copied with its state);
 * vendors: plain ``VendorBooks`` (``agents/vendor.py``) instead of Mesa agents: ``enter``,
   ``settle``, ``decide``;
-* measures: ``model/metrics.py``.
+* measures: ``model/metrics.py``'s ``MarketRecorder`` (built as the model builds its own,
+  on this copy of the customer base): shares, concentration, multi-homing, adoption and
+  each vendor's shares within segments and regions.
 
 What it keeps is the order of those calls (``step`` below follows ``CloudMarket.step``
-phase by phase) and the few lines of arithmetic that pass one call's result to the next
-(the split of the market's growth into adopters' and customers' new spend, the review
-cohort of the quarter, the rates); ``tests/test_bench_equivalence.py`` fails if they ever
-drift from the model's. What it leaves out: the Mesa ``Model`` step wrapper, the Mesa
+phase by phase) and the passing of one call's result to the next; no arithmetic of the
+model's is repeated here. ``tests/test_bench_equivalence.py`` fails if it ever drifts
+from the model's. What it leaves out: the Mesa ``Model`` step wrapper, the Mesa
 agents and the ``DataCollector``: "data collection" appends this quarter's market tuple
 and vendor array (the same numbers the model collects) to two lists.
 
@@ -46,12 +47,10 @@ from operator import attrgetter
 import mesa
 import numpy as np
 
-from cloudmarket.agents import SEGMENTS
 from cloudmarket.agents.vendor import VendorBooks
-from cloudmarket.model import industry_graph, metrics
+from cloudmarket.model import metrics
 from cloudmarket.model.customers import Offer
-from cloudmarket.model.market import GROUP_SHARES, MARKET_REPORTS, REGIONS, VENDOR_NUMBERS
-from cloudmarket.model.scenarios import ANY_REGION
+from cloudmarket.model.market import MARKET_REPORTS, VENDOR_NUMBERS
 
 
 @cache
@@ -96,18 +95,8 @@ class FloorMarket:
         self.flexibility_premium = p.flexibility_premium
         self.demand = model.demand.copy()
         self.spend_shares = np.array([v.spend_share for v in model.vendors])
-        # the groups the model measures shares in (CloudMarket.__init__): segments, and the
-        # scenario's regions when it has more than one
-        base = self.customer_base
-        self.fringe = np.array([home == ANY_REGION for home in model.home_regions])
-        groups = [np.flatnonzero(base.segments[s]) for s in SEGMENTS]
-        self.one_region = len(model.regions) == 1
-        if not self.one_region:
-            groups += [np.flatnonzero(base.region == k) for k in range(len(model.regions))]
-        self.group_shares = metrics.GroupShares(groups, base.n)
-        self.region_rows = len(SEGMENTS) + np.array([REGIONS.index(r) for r in model.regions])
-        self.industries = metrics.group_indicator(
-            [np.flatnonzero(base.industry == k) for k in range(industry_graph.N_INDUSTRIES)], base.n)
+        # the model's measures, on this copy of the customer base
+        self.recorder = metrics.MarketRecorder(self.customer_base, model.recorder.fringe, model.regions)
         self.vendor_numbers = attrgetter(*VENDOR_NUMBERS)
         self.market_records: list[tuple] = []
         self.vendor_records: list[np.ndarray] = []
@@ -144,13 +133,10 @@ class FloorMarket:
         # customers_place_new_spend
         new_business, values = base.place_growth(p.market_growth, p.adopter_share, offer, technical, allowed, rng)
         # customers_review
-        due = base.cohorts[-quarter % p.review_period]
-        due = due[due < n_before]
+        due = base.due_for_review(quarter, n_before)
         review = base.review(due, values[due], offer, technical, allowed, rng, quarter)
-        base.tenure[:base.n_adopted] += 1
-        churn = base.main_vendor_changes() / max(base.n_adopted, 1)
-        switch_rate = review.full_switchers / max(n_before, 1)
-        migration_rate = review.moved / installed if installed > 0 else 0.0
+        churn = base.finish_review()
+        switch_rate, migration_rate = review.rates(n_before, installed)
         # vendors_settle
         self.demand = demand = base.vendor_spend()
         committed = base.committed_spend(quarter)
@@ -162,30 +148,9 @@ class FloorMarket:
                      committed=float(committed[k]), egress_income=float(review.egress_income[k]),
                      retention=review.retention(k))
         # record_quarter
-        previous = self.spend_shares
-        total = demand.sum()
-        spend = self.spend_shares = demand / total if total > 0 else demand
-        won = new_business.sum()
-        counts = metrics.count_shares(base.provider[:base.n_adopted], len(self.vendors))
-        within = np.full((len(GROUP_SHARES), len(self.vendors)), np.nan)
-        found = self.group_shares(base.holdings)
-        within[:len(SEGMENTS)] = found[:len(SEGMENTS)]
-        within[self.region_rows] = spend if self.one_region else found[len(SEGMENTS):]
-        within = within.T.tolist()
-        for v in self.vendors:
-            k = v.index
-            v.new_business_share = float(new_business[k] / won) if won > 0 else 0.0
-            v.customer_share, v.spend_share = float(counts[k]), float(spend[k])
-            vars(v).update(zip(GROUP_SHARES, within[k]))
-        named = metrics.named_only(spend, self.fringe)
-        measures = {
-            "hhi": metrics.hhi(named), "cr3": metrics.cr3(named), "churn": churn,
-            "instability": metrics.instability(previous, spend),
-            "within_industry_hhi": metrics.within_table_hhi(metrics.spend_table(self.industries, base.holdings),
-                                                            self.fringe),
-            "count_hhi": metrics.hhi(metrics.named_only(counts, self.fringe)),
-            "switch_rate": switch_rate, "migration_rate": migration_rate,
-            "multihoming": base.multihoming(), "adoption": base.n_adopted / base.n}
+        self.spend_shares, measures = self.recorder.record_quarter(self.vendors, demand, new_business,
+                                                                   self.spend_shares)
+        measures.update(churn=churn, switch_rate=switch_rate, migration_rate=migration_rate)
         self.market_records.append((quarter, *(measures[name] for name in MARKET_REPORTS)))
         # vendors_decide (before the model's collection, which reads the vendors after it)
         learners = [v for v in self.vendors if v.learns]

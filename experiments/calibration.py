@@ -63,7 +63,7 @@ from cloudmarket.experiments.spec import MISSING, SpecError, canonical_json, par
 from cloudmarket.experiments.targets import TARGET_SCENARIOS, Target, fold_shares, get_target
 from cloudmarket.experiments.validation import (horizon_check, mae_table, model_forecasts, naive_forecasts,
                                                 naive_forecasts_walk, period_means)
-from cloudmarket.model.params import SCHEMA, ParameterError, resolve
+from cloudmarket.model.params import SCHEMA, ParameterError, current_name, resolve
 
 _CAL_KEYS = {"samples", "refine_samples", "accept", "min_acceptance", "final_replications", "holdout",
              "horizon", "origins", "switching_band", "weights", "ranges"}
@@ -185,10 +185,11 @@ def _ranges(source: str, table: Any, parameters: Any) -> dict[str, tuple[float, 
     if not isinstance(table, dict) or not table:
         raise SpecError(source, "calibration.ranges", table if table is not None else MISSING,
                         "missing: give each calibrated parameter a uniform prior, name = [low, high]")
-    fixed = parameters if isinstance(parameters, dict) else {}
+    fixed = {current_name(k): k for k in parameters} if isinstance(parameters, dict) else {}
     out = {}
     for name, given in table.items():
         path = f"calibration.ranges.{name}"
+        name = current_name(name)  # an old name (model.params.RENAMED) calibrates its new one
         if name not in SCHEMA:
             import difflib
 
@@ -199,7 +200,8 @@ def _ranges(source: str, table: Any, parameters: Any) -> dict[str, tuple[float, 
         if p.kind not in ("float", "int") or p.group == "run":
             raise SpecError(source, path, given, f"{name} cannot be calibrated; give a number parameter")
         if name in fixed:
-            raise SpecError(source, path, given, f"also fixed at parameters.{name}; a parameter is fixed or calibrated")
+            raise SpecError(source, path, given, f"also fixed at parameters.{fixed[name]}; a parameter is fixed or "
+                            "calibrated")
         if not isinstance(given, list) or len(given) != 2:
             raise SpecError(source, path, given, f"must be [low, high] within {p.range_text()}")
         bounds = []

@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from cloudmarket.model.params import SCHEMA, Param, resolve
+from cloudmarket.model.params import SCHEMA, Param, current_name, renamed, resolve
 from cloudmarket.model.scenarios import get_scenario
 
 NONE = "(none)"  # the category of an empty list
@@ -99,7 +99,7 @@ def _pick(given: Iterable[str] | None, default: list[str], what: str, fixed: Map
 
     if isinstance(given, str):
         raise ParameterError(f"{what.split()[-1]}s", given, "must be a list of names, not one string")
-    names = list(default if given is None else given)
+    names = list(default if given is None else map(current_name, given))  # old names as their new ones
     for n in names:
         if n not in SCHEMA or n in SETUP:
             raise ParameterError(n, n, f"not a {what}; {what}s: {', '.join(default)}")
@@ -155,8 +155,9 @@ def ema_model(name: str = "cloudmarket", *, levers: Iterable[str] | None = None,
 
     from cloudmarket.experiments.sampling import replication_seed
 
-    ranges = dict(ranges or {})
-    fixed = {"steps": DEFAULT_STEPS, **fixed}
+    # old parameter names (model.params.RENAMED) are accepted here too, as their new names
+    ranges = renamed(ranges)
+    fixed = {"steps": DEFAULT_STEPS, **renamed(fixed)}
     checked = resolve(fixed)  # raises ParameterError on a bad name or value
     scenario = checked["scenario"]
     lever_list = _pick(levers, lever_names(), "policy lever", fixed)

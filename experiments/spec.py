@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cloudmarket.model.params import SCHEMA, ParameterError, check_name
+from cloudmarket.model.params import RENAMED, ParameterError, check_name, current_name
 
 DESIGNS = ("grid", "lhs", "sobol")
 COLLECT_TEXT = '"step", "end" or a whole number k >= 1 (every k steps and the last)'
@@ -283,12 +283,25 @@ def read_toml(text: str, source: str, path: str = "(toml)", value: Any = MISSING
         raise SpecError(source, path, value, f"not valid TOML: {err}") from None
 
 
-def _swept_name(source: str, path: str, name: str, given: Any, origin: dict):
-    """The schema entry of a swept parameter; refuses unknown names and fixed-and-swept ones."""
+def _swept_name(source: str, path: str, name: str, given: Any, origin: dict, swept: dict):
+    """The schema entry of a swept parameter; refuses unknown names, fixed-and-swept and twice-swept ones.
+
+    ``name`` may be an old name (``model.params.RENAMED``); ``origin`` and ``swept`` are by schema name.
+    """
     check = _coerce_name(source, path, name)
-    if name in origin:
-        raise SpecError(source, path, given, f"also fixed at {origin[name]}; a parameter is fixed or swept, not both")
+    new = current_name(name)
+    if new in origin:
+        raise SpecError(source, path, given, f"also fixed at {origin[new]}; a parameter is fixed or swept, not both"
+                        + _old_name_note(name, new))
+    if new in swept:
+        raise SpecError(source, path, given, f"{new} is swept twice; give it once{_old_name_note(name, new)}")
     return check
+
+
+def _old_name_note(given: str, name: str) -> str:
+    """For an error about a parameter given under two names: say which name is the old one."""
+    old = given if given in RENAMED else next((o for o, n in RENAMED.items() if n == name), None)
+    return f" ({old} is the old name of {name})" if old else ""
 
 
 def origin_of(spec: Spec, name: str) -> str:
@@ -351,8 +364,9 @@ def _coerce(source: str, path: str, name: str, value: Any) -> Any:
 
 
 def _set_fixed(source: str, path: str, name: str, value: Any, fixed: dict, origin: dict) -> None:
+    given, name = name, current_name(name)  # an old name sets its new one (model.params.RENAMED)
     if name in origin and not origin[name].startswith("experiment.params"):
-        raise SpecError(source, path, value, f"already set at {origin[name]}; give it once")
+        raise SpecError(source, path, value, f"already set at {origin[name]}; give it once{_old_name_note(given, name)}")
     fixed[name] = _coerce(source, path, name, value)
     origin[name] = path
 
@@ -406,7 +420,7 @@ def _grid_values(source: str, table: dict, origin: dict) -> dict[str, list[Any]]
     values = {}
     for name, given in table.items():
         path = f"sweep.values.{name}"
-        check = _swept_name(source, path, name, given, origin)
+        check = _swept_name(source, path, name, given, origin, values)
         if not isinstance(given, list):
             raise SpecError(source, path, given, "must be a list of values, e.g. [0.0, 0.5]")
         if not given:
@@ -420,7 +434,7 @@ def _grid_values(source: str, table: dict, origin: dict) -> dict[str, list[Any]]
             if key in seen:
                 raise SpecError(source, f"{path}[{i}]", given[i], "repeated value; each value once")
             seen.add(key)
-        values[name] = coerced
+        values[current_name(name)] = coerced
     return values
 
 
@@ -430,7 +444,7 @@ def _ranges(source: str, table: dict, origin: dict) -> dict[str, tuple[float, fl
     ranges = {}
     for name, given in table.items():
         path = f"sweep.ranges.{name}"
-        check = _swept_name(source, path, name, given, origin)
+        check = _swept_name(source, path, name, given, origin, ranges)
         if check.kind not in ("float", "int"):
             raise SpecError(source, path, given, f"{name} is a {check.kind}; only numbers can be sampled over a range")
         if not isinstance(given, list) or len(given) != 2:
@@ -439,14 +453,12 @@ def _ranges(source: str, table: dict, origin: dict) -> dict[str, tuple[float, fl
         high = _coerce(source, f"{path}[1]", name, given[1])
         if not low < high:
             raise SpecError(source, path, given, "low must be below high")
-        ranges[name] = (float(low), float(high))
+        ranges[current_name(name)] = (float(low), float(high))
     return ranges
 
 
 def _coerce_name(source: str, path: str, name: str):
-    if name not in SCHEMA:
-        try:
-            check_name(name)
-        except ParameterError as err:
-            raise SpecError(source, path, MISSING, f"unknown parameter; {err.allowed}") from None
-    return SCHEMA[name]
+    try:
+        return check_name(name)
+    except ParameterError as err:
+        raise SpecError(source, path, MISSING, f"unknown parameter; {err.allowed}") from None

@@ -121,6 +121,16 @@ class Review:
         """Share of vendor k's reviewed spend that stayed; None when none was reviewed."""
         return None if self.reviewed[k] <= 0 else 1.0 - self.moved_out[k] / self.reviewed[k]
 
+    def rates(self, n_before: int, installed: float) -> tuple[float, float]:
+        """(switch_rate, migration_rate) of the quarter: the share of the ``n_before`` firms on the
+        cloud before it that moved all their installed spend, and the share of the ``installed``
+        spend that moved.
+
+        >>> Review(np.zeros(2), np.zeros(2), np.zeros(2), moved=3.0, full_switchers=1).rates(4, 60.0)
+        (0.25, 0.05)
+        """
+        return self.full_switchers / max(n_before, 1), self.moved / installed if installed > 0 else 0.0
+
 
 class CustomerBase:
     """Firms as arrays: attributes, holdings, commitments, review cohorts, adoption; their choice rules.
@@ -412,6 +422,27 @@ class CustomerBase:
     def main_vendor_changes(self) -> int:
         """Bring every adopted firm's main vendor up to date; returns how many changed."""
         return len(self._update_provider())
+
+    # ------------------------------------------------------------------ the review's bookkeeping
+    def due_for_review(self, quarter: int, n_before: int) -> np.ndarray:
+        """Rows whose contracts come up in ``quarter``: its review cohort among the ``n_before``
+        firms on the cloud before the quarter (its new adopters signed just now).
+
+        >>> from types import SimpleNamespace
+        >>> base = SimpleNamespace(cohorts=review_cohorts(np.array([1, 0, 1, 2]), 3),
+        ...                        params=SimpleNamespace(review_period=3))
+        >>> [CustomerBase.due_for_review(base, 2, n_before).tolist() for n_before in (4, 2)]
+        [[0, 2], [0]]
+        """
+        rows = self.cohorts[-quarter % self.params.review_period]
+        return rows[rows < n_before]
+
+    def finish_review(self) -> float:
+        """Close the quarter's review: every firm on the cloud has a quarter more with its main
+        vendor, which restarts where the main vendor changed; returns churn, the share of the
+        firms on the cloud whose main vendor (largest holding) changed."""
+        self.tenure[:self.n_adopted] += 1
+        return self.main_vendor_changes() / max(self.n_adopted, 1)
 
 
 BLOCK_ROWS = 4096  # rows per block of the quarter's row-wise work: its arrays stay in the processor's cache

@@ -32,7 +32,8 @@ from cloudmarket.model.customers import CustomerBase, Offer, commitment_take_up
 from cloudmarket.model.policy import Policy
 from cloudmarket.model.params import MODEL_PARAMS, Params, validated
 from cloudmarket.model.population import Population, Populations
-from cloudmarket.model.scenarios import ANY_REGION, SCENARIOS, get_scenario, period_label
+from cloudmarket.model.metrics import GROUP_SHARES, REGIONS, MarketRecorder
+from cloudmarket.model.scenarios import ANY_REGION, get_scenario, period_label
 
 CALIBRATION_SAMPLE = 20_000  # customers used for the intercept inversion at large sizes
 LARGE_QUANTILE = 0.9  # customers above this spend quantile form the "large" segment
@@ -65,17 +66,14 @@ VENDOR_REPORTS = {
     "revenue": "revenue",
     "cost": "cost",
     "capex": "capex",
-    "investment": "investment",
+    "investment": "rd_investment",  # old name, kept for one release
+    "rd_investment": "rd_investment",  # the quarter's R&D spend: own R&D with the subsidy, and the parent's grant
     "grant": "grant",
     "profit": "profit",
     "cash": "cash",
 }
-# Each vendor's spend share within customer groups, per step: the segments policy and
-# focus aim at, and every region of any scenario (NaN where the run's scenario has no such
-# region, or the group no spend). Set on the vendors by the market (_record_metrics).
-REGIONS = tuple(dict.fromkeys(r for name in SCENARIOS for r in get_scenario(name).regions))
-GROUP_SHARES = (tuple(f"spend_share_{s}" for s in SEGMENTS)
-                + tuple(f"spend_share_{r.lower()}" for r in REGIONS))
+# Each vendor's spend share within customer groups, per step (segments, and every region of
+# any scenario): GROUP_SHARES and REGIONS in model/metrics.py, set on the vendors by its MarketRecorder.
 VENDOR_REPORTS.update((name, name) for name in GROUP_SHARES)
 VENDOR_NUMBERS = tuple(name for name in VENDOR_REPORTS if name != "vendor")  # the numeric columns
 # churn: share of firms on the cloud whose main vendor (largest holding) changed this quarter;
@@ -206,19 +204,11 @@ class CloudMarket(mesa.Model):
         self.vendors = self._make_vendors()
         self._calibrate_intercepts()
         self._vendor_numbers = attrgetter(*VENDOR_NUMBERS)
-        # the fringe ("others", many small firms) is left out of concentration measures
-        self._fringe = np.array([home == ANY_REGION for home in self.home_regions])
         self.churn = self.switch_rate = self.migration_rate = 0.0
-        # rows of each segment and of each region of this scenario (a lone region is the whole
-        # market: its shares are the overall ones); a region the scenario lacks stays NaN
-        n_rows = self.customer_base.n
-        groups = [np.flatnonzero(self.segments[s]) for s in SEGMENTS]
-        if len(self.regions) > 1:
-            groups += [np.flatnonzero(self.region == k) for k in range(len(self.regions))]
-        self._group_shares = metrics.GroupShares(groups, n_rows)
-        self._industries = metrics.group_indicator(
-            [np.flatnonzero(self.industry == k) for k in range(industry_graph.N_INDUSTRIES)], n_rows)
-        self._region_rows = len(SEGMENTS) + np.array([REGIONS.index(r) for r in self.regions])
+        # the measures after each quarter; the fringe ("others", many small firms) is left out
+        # of concentration measures
+        self.recorder = MarketRecorder(self.customer_base, np.array([home == ANY_REGION for home in self.home_regions]),
+                                       self.regions)
         self.demand = self.customer_base.vendor_spend()
         self._spend_shares = self.demand / self.demand.sum()
         for v in self.vendors:  # at the calibrated start new business goes as spend does
@@ -274,14 +264,11 @@ class CloudMarket(mesa.Model):
     def customers_review(self, quarter: int) -> None:
         """The cohort whose contracts come up reviews its installed workloads: rare migration (model/customers.py)."""
         base = self.customer_base
-        rows = base.cohorts[-quarter % self.params.review_period]
-        rows = rows[rows < self._n_before]  # this quarter's adopters signed just now
+        rows = base.due_for_review(quarter, self._n_before)
         self.review = base.review(rows, self._values[rows], self._offer, self._technical, self._allowed,
                                   self.rng, quarter)
-        base.tenure[:base.n_adopted] += 1  # then restarts where the main vendor changed
-        self.churn = base.main_vendor_changes() / max(base.n_adopted, 1)
-        self.switch_rate = self.review.full_switchers / max(self._n_before, 1)
-        self.migration_rate = self.review.moved / self._installed if self._installed > 0 else 0.0
+        self.churn = base.finish_review()
+        self.switch_rate, self.migration_rate = self.review.rates(self._n_before, self._installed)
 
     def vendors_settle(self, quarter: int) -> None:
         """Each vendor books the quarter: revenue, costs, capacity, R&D, quality (agents/vendor.py)."""
@@ -307,13 +294,9 @@ class CloudMarket(mesa.Model):
 
     def record_quarter(self) -> None:
         """Shares, concentration, switching, migration and multi-homing after the quarter's choices."""
-        previous = self._spend_shares
-        total = self.demand.sum()
-        self._spend_shares = self.demand / total if total > 0 else self.demand
-        won = self.new_business.sum()
-        for v in self.vendors:
-            v.new_business_share = float(self.new_business[v.index] / won) if won > 0 else 0.0
-        self._record_metrics(previous_spend_shares=previous)
+        self._spend_shares, measures = self.recorder.record_quarter(self.vendors, self.demand, self.new_business,
+                                                                   self._spend_shares)
+        self._set_measures(measures)
 
     # ------------------------------------------------------------------ what vendors offer
     def offer(self) -> Offer:
@@ -594,28 +577,13 @@ class CloudMarket(mesa.Model):
 
     # ------------------------------------------------------------------ outputs
     def _record_metrics(self, previous_spend_shares: np.ndarray) -> None:
-        base = self.customer_base
-        adopted = base.n_adopted
-        counts = metrics.count_shares(base.provider[:adopted], self.n_vendors)
-        spend = self._spend_shares
-        holdings = base.holdings
-        within = np.full((len(GROUP_SHARES), self.n_vendors), np.nan)
-        found = self._group_shares(holdings)
-        within[:len(SEGMENTS)] = found[:len(SEGMENTS)]
-        within[self._region_rows] = found[len(SEGMENTS):] if len(self.regions) > 1 else spend
-        within = within.T.tolist()  # (vendors, groups)
-        for v in self.vendors:
-            v.customer_share, v.spend_share = float(counts[v.index]), float(spend[v.index])
-            v.__dict__.update(zip(GROUP_SHARES, within[v.index]))
-        named = metrics.named_only(spend, self._fringe)
-        self.hhi = metrics.hhi(named)
-        self.count_hhi = metrics.hhi(metrics.named_only(counts, self._fringe))
-        self.cr3 = metrics.cr3(named)
-        self.instability = metrics.instability(previous_spend_shares, spend)
-        self.within_industry_hhi = metrics.within_table_hhi(metrics.spend_table(self._industries, holdings),
-                                                            self._fringe)
-        self.multihoming = base.multihoming()
-        self.adoption = adopted / base.n
+        """Measure the market at this step's spend shares (model/metrics.py MarketRecorder)."""
+        self._set_measures(self.recorder.record(self.vendors, self._spend_shares, previous_spend_shares))
+
+    def _set_measures(self, measures: dict[str, float]) -> None:
+        """The recorder's measures as the market's attributes (hhi, cr3, ...), which the DataCollector reads."""
+        for name, value in measures.items():
+            setattr(self, name, value)
 
     @property
     def period(self) -> str:

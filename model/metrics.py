@@ -1,7 +1,9 @@
-"""Market metrics as pure numpy functions: shares, HHI, CR3, instability, shares within groups.
+"""Market metrics: shares, HHI, CR3, instability, shares within groups, and the quarter's record.
 
 Shares are fractions summing to 1; HHI is on the 0-10,000 scale used by competition
-authorities (10,000 x the sum of squared shares).
+authorities (10,000 x the sum of squared shares). The functions are pure numpy;
+:class:`MarketRecorder` applies them to a market's customer base once a quarter (the
+model and the numpy floor both record through it).
 
 Example
 -------
@@ -17,6 +19,17 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
+
+from cloudmarket.agents.segments import SEGMENTS
+from cloudmarket.model.industry_graph import N_INDUSTRIES
+from cloudmarket.model.scenarios import SCENARIOS, get_scenario
+
+# Each vendor's spend share within customer groups, per step: the segments policy and
+# focus aim at, and every region of any scenario (NaN where the run's scenario has no such
+# region, or the group no spend). Set on the vendors by MarketRecorder.record.
+REGIONS = tuple(dict.fromkeys(r for name in SCENARIOS for r in get_scenario(name).regions))
+GROUP_SHARES = (tuple(f"spend_share_{s}" for s in SEGMENTS)
+                + tuple(f"spend_share_{r.lower()}" for r in REGIONS))
 
 
 def count_shares(provider: np.ndarray, n_vendors: int) -> np.ndarray:
@@ -125,3 +138,82 @@ class GroupShares:
         group_total = table.sum(axis=1, keepdims=True)
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(group_total > 0, table / group_total, np.nan)
+
+
+def shares_of(amounts: np.ndarray) -> np.ndarray:
+    """``amounts`` as shares of their total (all zero stays all zero).
+
+    >>> shares_of(np.array([1.0, 3.0])).tolist(), shares_of(np.zeros(2)).tolist()
+    ([0.25, 0.75], [0.0, 0.0])
+    """
+    total = amounts.sum()
+    return amounts / total if total > 0 else amounts
+
+
+class MarketRecorder:
+    """The measures of a market after each quarter, from its customer base.
+
+    Built once per market from its customer base (``model/customers.py``), which vendor
+    columns are the fringe (left out of concentration measures: many small firms, not one)
+    and the scenario's regions; it finds the groups shares are measured in once (segments,
+    regions, industries) and each quarter :meth:`record` measures the base as it is then.
+
+    >>> from cloudmarket.model import CloudMarket
+    >>> m = CloudMarket(n_customers=300, rng=1)
+    >>> recorder = MarketRecorder(m.customer_base, m.recorder.fringe, m.regions)
+    >>> spend = shares_of(m.demand)
+    >>> measures = recorder.record(m.vendors, spend, spend)
+    >>> sorted(measures) == sorted(MarketRecorder.MEASURES), measures["hhi"] == m.hhi, measures["instability"]
+    (True, True, 0.0)
+    """
+
+    MEASURES = ("hhi", "cr3", "instability", "within_industry_hhi", "count_hhi", "multihoming", "adoption")
+
+    def __init__(self, base, fringe: np.ndarray, regions: tuple[str, ...]):
+        self.base = base
+        self.fringe = np.asarray(fringe, dtype=bool)
+        n_rows = base.n
+        # rows of each segment and of each region of this scenario (a lone region is the whole
+        # market: its shares are the overall ones); a region the scenario lacks stays NaN
+        groups = [np.flatnonzero(base.segments[s]) for s in SEGMENTS]
+        self.one_region = len(regions) == 1
+        if not self.one_region:
+            groups += [np.flatnonzero(base.region == k) for k in range(len(regions))]
+        self.group_shares = GroupShares(groups, n_rows)
+        self.region_rows = len(SEGMENTS) + np.array([REGIONS.index(r) for r in regions])
+        self.industries = group_indicator([np.flatnonzero(base.industry == k) for k in range(N_INDUSTRIES)], n_rows)
+
+    def record(self, vendors, spend: np.ndarray, previous: np.ndarray) -> dict[str, float]:
+        """Measure the market now, with spend shares ``spend`` and last quarter's ``previous``.
+
+        Sets each vendor's ``customer_share``, ``spend_share`` and ``GROUP_SHARES`` (vendor
+        ``v`` is column ``v.index``) and returns the market measures by name (``MEASURES``).
+        """
+        base = self.base
+        adopted = base.n_adopted
+        n_vendors = len(spend)
+        counts = count_shares(base.provider[:adopted], n_vendors)
+        holdings = base.holdings
+        within = np.full((len(GROUP_SHARES), n_vendors), np.nan)
+        found = self.group_shares(holdings)
+        within[:len(SEGMENTS)] = found[:len(SEGMENTS)]
+        within[self.region_rows] = spend if self.one_region else found[len(SEGMENTS):]
+        within = within.T.tolist()  # (vendors, groups)
+        for v in vendors:
+            v.customer_share, v.spend_share = float(counts[v.index]), float(spend[v.index])
+            vars(v).update(zip(GROUP_SHARES, within[v.index]))
+        named = named_only(spend, self.fringe)
+        return {"hhi": hhi(named), "cr3": cr3(named), "instability": instability(previous, spend),
+                "within_industry_hhi": within_table_hhi(spend_table(self.industries, holdings), self.fringe),
+                "count_hhi": hhi(named_only(counts, self.fringe)), "multihoming": base.multihoming(),
+                "adoption": adopted / base.n}
+
+    def record_quarter(self, vendors, demand: np.ndarray, new_business: np.ndarray,
+                       previous: np.ndarray) -> tuple[np.ndarray, dict[str, float]]:
+        """After a quarter: each vendor's ``new_business_share`` of ``new_business``, then :meth:`record`
+        with the spend shares of ``demand``; returns (spend shares, measures)."""
+        spend = shares_of(demand)
+        won = new_business.sum()
+        for v in vendors:
+            v.new_business_share = float(new_business[v.index] / won) if won > 0 else 0.0
+        return spend, self.record(vendors, spend, previous)

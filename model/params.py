@@ -156,7 +156,7 @@ SCHEMA: dict[str, Param] = {
            low=0.0, high=20.0, group="customer", step=0.1),
         _P("peer_weight", "float", 1.0, "utility weight of the spend share of graph neighbours on a vendor",
            low=0.0, high=20.0, group="customer", step=0.1),
-        _P("domestic_subsidy", "float", 0.0, "state subsidy to CN-home vendors, as a fraction added to their investment",
+        _P("domestic_subsidy", "float", 0.0, "state subsidy to CN-home vendors, as a fraction added to their own R&D spend",
            low=0.0, high=1.0, group="policy", role="lever", step=0.05),
         _P("cloud_push_vendors", "list", [], "vendors whose parent group funds a cloud push (Huawei from 2020)",
            choices_from="named_vendors", group="policy", role="lever"),
@@ -205,9 +205,9 @@ SCHEMA: dict[str, Param] = {
            "> 0, as prices are set from it", low=0.01, high=5.0, group="vendor"),
         _P("congestion_cost", "float", 1.0, "extra unit cost per unit of demand above capacity (bought-in capacity)",
            low=0.0, high=10.0, group="vendor"),
-        _P("reinvestment_rate", "float", 0.12, "starting R&D investment as a share of revenue (vendors then learn it)",
+        _P("investment_rate", "float", 0.12, "starting R&D investment as a share of revenue (vendors then learn it)",
            low=0.06, high=0.18, group="vendor"),
-        _P("capex_per_capacity", "float", 0.15, "investment that buys one unit of annual-spend capacity",
+        _P("capex_per_capacity", "float", 0.15, "capital spending (capex) that buys one unit of annual-spend capacity",
            low=0.01, high=10.0, group="vendor"),
         _P("depreciation", "float", 0.03, "quarterly depreciation of capacity",
            low=0.0, high=0.5, group="vendor"),
@@ -266,6 +266,10 @@ SCHEMA: dict[str, Param] = {
 
 GROUPS = ("run", "policy", "vendor", "customer", "graph")
 MODEL_PARAMS = tuple(n for n in SCHEMA if n != "steps")  # what CloudMarket(**kw) accepts
+# Old parameter names, still accepted for one release wherever parameters enter (the
+# Python API, --set/--params, spec files, EMA): old name -> schema name.
+RENAMED = {"reinvestment_rate": "investment_rate"}
+assert not set(RENAMED) & set(SCHEMA) and set(RENAMED.values()) <= set(SCHEMA)
 
 
 class Params(Mapping):
@@ -344,10 +348,42 @@ def defaults() -> dict[str, Any]:
     return {n: (list(p.default) if isinstance(p.default, list) else p.default) for n, p in SCHEMA.items()}
 
 
+def current_name(name: str) -> str:
+    """The schema name of ``name``: the new name of an old one (``RENAMED``), else ``name`` itself.
+
+    >>> current_name("reinvestment_rate"), current_name("switching_cost")
+    ('investment_rate', 'switching_cost')
+    """
+    return RENAMED.get(name, name)
+
+
+def renamed(given: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``given`` with old parameter names replaced by their schema names, order kept.
+
+    Giving an old name and its new name together is an error naming both (which value
+    would win is not obvious).
+
+    >>> renamed({"reinvestment_rate": 0.1, "switching_cost": 2})
+    {'investment_rate': 0.1, 'switching_cost': 2}
+    >>> renamed({"reinvestment_rate": 0.1, "investment_rate": 0.15})
+    Traceback (most recent call last):
+    ...
+    cloudmarket.model.errors.ParameterError: reinvestment_rate = 0.1: old name of investment_rate, which is given too (investment_rate = 0.15); give investment_rate only
+    """
+    out: dict[str, Any] = {}
+    for name, value in (given or {}).items():
+        new = RENAMED.get(name)
+        if new is not None and new in given:
+            raise ParameterError(name, value, f"old name of {new}, which is given too ({new} = {given[new]!r}); "
+                                              f"give {new} only")
+        out[new or name] = value
+    return out
+
+
 def check_name(name: str, value: Any = None) -> Param:
-    """Return the Param called ``name`` or raise a ParameterError suggesting known names."""
+    """Return the Param called ``name`` (or an old name of it) or raise a ParameterError suggesting known names."""
     try:
-        return SCHEMA[name]
+        return SCHEMA[current_name(name)]
     except KeyError:
         import difflib
 
@@ -367,11 +403,18 @@ def resolve(overrides: Mapping[str, Any] | None = None, *, allow: tuple[str, ...
     ['UK']
     """
     params = defaults()
-    for name, value in (overrides or {}).items():
+    given_as = {RENAMED[k]: k for k in overrides or {} if k in RENAMED}  # for errors: the name the user wrote
+    for name, value in renamed(overrides).items():
         spec = check_name(name, value)
         if allow is not None and name not in allow:
             raise ParameterError(name, value, f"not accepted here; accepted: {', '.join(allow)}")
-        params[name] = spec.coerce(value)
+        try:
+            params[name] = spec.coerce(value)
+        except ParameterError as err:
+            if name not in given_as:
+                raise
+            raise ParameterError(given_as[name], value, f"{err.allowed} ({given_as[name]} is the old name of "
+                                                        f"{name})") from None
     _check_scenario_names(params)
     return params
 

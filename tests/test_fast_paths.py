@@ -49,7 +49,7 @@ def _roth_erev_reference(rule, targets, payoff, rng):
 def test_roth_erev_matches_the_reference_update(payoffs, recency, experimentation, seed):
     fast, slow = RothErev(recency, experimentation), RothErev(recency, experimentation)
     rng_fast, rng_slow = np.random.default_rng(seed), np.random.default_rng(seed)
-    targets = {"iaas_share": 2, "investment_rate": 0, "focus": 4}
+    targets = {"iaas_investment_share": 2, "investment_rate": 0, "focus": 4}
     for payoff in payoffs:
         got, expected = fast.next_targets(targets, payoff, [], rng_fast), _roth_erev_reference(slow, targets, payoff, rng_slow)
         assert got == expected

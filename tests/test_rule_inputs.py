@@ -80,57 +80,57 @@ def test_cost_plus_keeps_the_starting_markup_over_this_quarters_cost():
 
 # ---------------------------------------------------------------------- imitation
 def test_imitate_copies_the_highest_margin_not_the_largest_absolute_margin():
-    losing = (-0.6, {"iaas_share": 0, "investment_rate": 0, "focus": 0})
-    best = (0.25, {"iaas_share": 4, "investment_rate": 3, "focus": 2})
-    modest = (0.05, {"iaas_share": 1, "investment_rate": 1, "focus": 1})
+    losing = (-0.6, {"iaas_investment_share": 0, "investment_rate": 0, "focus": 0})
+    best = (0.25, {"iaas_investment_share": 4, "investment_rate": 3, "focus": 2})
+    modest = (0.05, {"iaas_investment_share": 1, "investment_rate": 1, "focus": 1})
     for rivals in ([losing, best, modest], [best, modest, losing], [modest, losing, best]):
-        chosen = Imitate(rate=1.0).next_targets({"iaas_share": 2, "investment_rate": 2, "focus": 0}, 0.0, rivals,
+        chosen = Imitate(rate=1.0).next_targets({"iaas_investment_share": 2, "investment_rate": 2, "focus": 0}, 0.0, rivals,
                                                 np.random.default_rng(0))
         assert chosen == best[1], rivals
 
 
 def test_imitating_vendor_moves_toward_the_best_rivals_strategy():
     v, p = books(rule=Imitate(rate=1.0), split=0.5, strategy_inertia=1.0)
-    rivals = [(-0.9, {"iaas_share": 0, "investment_rate": 0, "focus": 0}),
-              (0.2, {"iaas_share": 4, "investment_rate": 4, "focus": FOCUS_NAMES.index("public-sector")})]
+    rivals = [(-0.9, {"iaas_investment_share": 0, "investment_rate": 0, "focus": 0}),
+              (0.2, {"iaas_investment_share": 4, "investment_rate": 4, "focus": FOCUS_NAMES.index("public-sector")})]
     v.decide(p, rivals, np.random.default_rng(0))
-    assert v.iaas_share == SPLITS[4] and v.investment_rate == RATES[4]
+    assert v.iaas_investment_share == SPLITS[4] and v.investment_rate == RATES[4]
     np.testing.assert_allclose(v.focus, FOCUS_PROFILES["public-sector"])
 
 
 def test_imitation_rate_zero_keeps_ones_own_targets():
-    own = {"iaas_share": 2, "investment_rate": 2, "focus": 0}
-    assert Imitate(rate=0.0).next_targets(own, 0.0, [(0.9, {"iaas_share": 4, "investment_rate": 4, "focus": 3})],
+    own = {"iaas_investment_share": 2, "investment_rate": 2, "focus": 0}
+    assert Imitate(rate=0.0).next_targets(own, 0.0, [(0.9, {"iaas_investment_share": 4, "investment_rate": 4, "focus": 3})],
                                           np.random.default_rng(0)) == own
 
 
 # ---------------------------------------------------------------------- inertia
 @pytest.mark.parametrize("inertia", [0.25, 0.6])
 def test_every_strategy_dimension_moves_only_strategy_inertia_of_the_way(inertia):
-    target = {"iaas_share": 4, "investment_rate": 4, "focus": FOCUS_NAMES.index("public-sector")}
-    v, p = books(rule=Choose(target), split=0.2, focus=(0.0,) * 5, strategy_inertia=inertia, reinvestment_rate=0.06)
-    aim = {"iaas_share": SPLITS[4], "investment_rate": RATES[4], "focus": np.array(FOCUS_PROFILES["public-sector"])}
-    iaas, rate, focus = v.iaas_share, v.investment_rate, v.focus.copy()
+    target = {"iaas_investment_share": 4, "investment_rate": 4, "focus": FOCUS_NAMES.index("public-sector")}
+    v, p = books(rule=Choose(target), split=0.2, focus=(0.0,) * 5, strategy_inertia=inertia, investment_rate=0.06)
+    aim = {"iaas_investment_share": SPLITS[4], "investment_rate": RATES[4], "focus": np.array(FOCUS_PROFILES["public-sector"])}
+    iaas, rate, focus = v.iaas_investment_share, v.investment_rate, v.focus.copy()
     assert (iaas, rate) == (0.2, 0.06) and not focus.any()
     rng = np.random.default_rng(0)
     for quarter in range(1, 4):
         v.decide(p, rivals=[], rng=rng)
-        iaas, rate = iaas + inertia * (aim["iaas_share"] - iaas), rate + inertia * (aim["investment_rate"] - rate)
+        iaas, rate = iaas + inertia * (aim["iaas_investment_share"] - iaas), rate + inertia * (aim["investment_rate"] - rate)
         focus = focus + inertia * (aim["focus"] - focus)
-        assert v.iaas_share == pytest.approx(iaas, rel=1e-12), quarter
+        assert v.iaas_investment_share == pytest.approx(iaas, rel=1e-12), quarter
         assert v.investment_rate == pytest.approx(rate, rel=1e-12), quarter
         np.testing.assert_allclose(v.focus, focus, rtol=1e-12, err_msg=f"quarter {quarter}")
         # still short of the target on every dimension: nothing jumped there
-        assert v.iaas_share < aim["iaas_share"] and v.investment_rate < aim["investment_rate"]
+        assert v.iaas_investment_share < aim["iaas_investment_share"] and v.investment_rate < aim["investment_rate"]
         assert (np.abs(v.focus - aim["focus"])[aim["focus"] > 0] > 1e-9).all()
 
 
 def test_a_vendor_that_does_not_learn_keeps_its_strategy():
-    v, p = books(rule=Choose({"iaas_share": 4, "investment_rate": 4, "focus": 3}), strategy_inertia=1.0)
+    v, p = books(rule=Choose({"iaas_investment_share": 4, "investment_rate": 4, "focus": 3}), strategy_inertia=1.0)
     v.learns = False
-    before = (v.iaas_share, v.investment_rate, v.focus.copy())
+    before = (v.iaas_investment_share, v.investment_rate, v.focus.copy())
     v.decide(p, rivals=[], rng=np.random.default_rng(0))
-    assert (v.iaas_share, v.investment_rate) == before[:2] and (v.focus == before[2]).all()
+    assert (v.iaas_investment_share, v.investment_rate) == before[:2] and (v.focus == before[2]).all()
 
 
 # ---------------------------------------------------------------------- the policy masks, cell by cell

@@ -119,7 +119,7 @@ def test_subsidy_and_grant_fund_rd_but_are_not_the_vendors_profit():
     helped, _ = vendor()
     plain.settle(100.0, p)
     helped.settle(100.0, p, subsidy=0.5, grant=4.0)
-    assert helped.investment == pytest.approx(plain.investment * 1.5 + 4.0)
+    assert helped.rd_investment == pytest.approx(plain.rd_investment * 1.5 + 4.0)
     assert helped.profit == pytest.approx(plain.profit)
     assert helped.iaas_gap > plain.iaas_gap
 
@@ -131,9 +131,9 @@ def test_subsidy_goes_to_chinese_vendors_only():
     m0.step()
     for a, b in zip(m.vendors, m0.vendors):
         if a.home_region == "CN":
-            assert a.investment > b.investment
+            assert a.rd_investment > b.rd_investment
         else:
-            assert a.investment == b.investment
+            assert a.rd_investment == b.rd_investment
 
 
 def test_strategies_move_with_inertia():
@@ -158,7 +158,7 @@ def test_focus_starts_from_the_scenario_plan():
 # ---------------------------------------------------------------------- learning rules
 def test_roth_erev_learns_a_focus_that_pays():
     rule, rng = RothErev(recency=0.1, experimentation=0.1), np.random.default_rng(1)
-    targets = {"iaas_share": 2, "investment_rate": 2, "focus": 0}
+    targets = {"iaas_investment_share": 2, "investment_rate": 2, "focus": 0}
     large = FOCUS_NAMES.index("large-enterprise")
     for _ in range(300):
         targets = rule.next_targets(targets, 3.0 if targets["focus"] == large else 0.1, [], rng)
@@ -168,23 +168,23 @@ def test_roth_erev_learns_a_focus_that_pays():
 @pytest.mark.parametrize("rule_name", ["roth-erev", "imitate"])
 def test_every_learning_rule_can_change_a_strategy(rule_name):
     m = CloudMarket(n_customers=400, rng=5, learning_rule=rule_name, imitation_rate=1.0)
-    start = {v.name: (v.iaas_share, v.investment_rate, tuple(v.focus)) for v in m.vendors if v.learns}
+    start = {v.name: (v.iaas_investment_share, v.investment_rate, tuple(v.focus)) for v in m.vendors if v.learns}
     m.run_for(10)
-    now = {v.name: (v.iaas_share, v.investment_rate, tuple(v.focus)) for v in m.vendors if v.learns}
+    now = {v.name: (v.iaas_investment_share, v.investment_rate, tuple(v.focus)) for v in m.vendors if v.learns}
     assert any(start[k] != now[k] for k in start)
 
 
 def test_fixed_rule_never_changes_a_strategy():
     m = CloudMarket(n_customers=300, rng=5, learning_rule="fixed")
-    start = [(v.iaas_share, v.investment_rate, tuple(v.focus)) for v in m.vendors]
+    start = [(v.iaas_investment_share, v.investment_rate, tuple(v.focus)) for v in m.vendors]
     m.run_for(6)
-    assert start == [(v.iaas_share, v.investment_rate, tuple(v.focus)) for v in m.vendors]
+    assert start == [(v.iaas_investment_share, v.investment_rate, tuple(v.focus)) for v in m.vendors]
 
 
 def test_imitation_copies_the_highest_margin_rival():
     rule = Imitate(rate=1.0)
-    rivals = [(0.05, {"iaas_share": 0}), (0.20, {"iaas_share": 4}), (0.10, {"iaas_share": 1})]
-    assert rule.next_targets({"iaas_share": 2}, 0.0, rivals, np.random.default_rng(0)) == {"iaas_share": 4}
+    rivals = [(0.05, {"iaas_investment_share": 0}), (0.20, {"iaas_investment_share": 4}), (0.10, {"iaas_investment_share": 1})]
+    assert rule.next_targets({"iaas_investment_share": 2}, 0.0, rivals, np.random.default_rng(0)) == {"iaas_investment_share": 4}
 
 
 # ---------------------------------------------------------------------- customers and policy

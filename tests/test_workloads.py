@@ -168,7 +168,7 @@ def test_push_budget_is_fixed_when_the_push_starts_and_ends():
 
 
 def _books(**overrides) -> VendorBooks:
-    p = SimpleNamespace(capacity_headroom=0.2, unit_cost=0.7, price_weight=4.0, reinvestment_rate=0.12,
+    p = SimpleNamespace(capacity_headroom=0.2, unit_cost=0.7, price_weight=4.0, investment_rate=0.12,
                         market_growth=0.08, commitment_discount=0.1, egress_fee=0.1, review_period=8,
                         price_adjustment=1.0, strategy_inertia=0.25)
     return VendorBooks("acme", 0, "US", demand=100.0, spend_share=0.3, params=p, rule=Fixed(), **overrides), p
