@@ -175,6 +175,9 @@ class CustomerBase:
         self.cohorts = review_cohorts(review_phase, params.review_period)
         self._pending_adopters = 0.0  # adopters' spend due but not yet filled by a whole firm
         self._links = None  # (n, the graph's links among the first n firms), for peer_totals
+        # what other modules derive from the fixed attributes (metrics' group indicators),
+        # kept here so every copy of this base (every run of a kept population) shares it
+        self.derived: dict = {}
 
     def copy(self, params=None) -> CustomerBase:
         """This customer base for another run (with ``params``): the fixed attributes and graph are

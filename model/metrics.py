@@ -172,16 +172,19 @@ class MarketRecorder:
     def __init__(self, base, fringe: np.ndarray, regions: tuple[str, ...]):
         self.base = base
         self.fringe = np.asarray(fringe, dtype=bool)
-        n_rows = base.n
-        # rows of each segment and of each region of this scenario (a lone region is the whole
-        # market: its shares are the overall ones); a region the scenario lacks stays NaN
-        groups = [np.flatnonzero(base.segments[s]) for s in SEGMENTS]
         self.one_region = len(regions) == 1
-        if not self.one_region:
-            groups += [np.flatnonzero(base.region == k) for k in range(len(regions))]
-        self.group_shares = GroupShares(groups, n_rows)
         self.region_rows = len(SEGMENTS) + np.array([REGIONS.index(r) for r in regions])
-        self.industries = group_indicator([np.flatnonzero(base.industry == k) for k in range(N_INDUSTRIES)], n_rows)
+        key = ("market groups", tuple(regions))
+        if key not in base.derived:  # once per population: runs that share one share these
+            n_rows = base.n
+            # rows of each segment and of each region of this scenario (a lone region is the whole
+            # market: its shares are the overall ones); a region the scenario lacks stays NaN
+            groups = [np.flatnonzero(base.segments[s]) for s in SEGMENTS]
+            if not self.one_region:
+                groups += [np.flatnonzero(base.region == k) for k in range(len(regions))]
+            base.derived[key] = (GroupShares(groups, n_rows), group_indicator(
+                [np.flatnonzero(base.industry == k) for k in range(N_INDUSTRIES)], n_rows))
+        self.group_shares, self.industries = base.derived[key]
 
     def record(self, vendors, spend: np.ndarray, previous: np.ndarray) -> dict[str, float]:
         """Measure the market now, with spend shares ``spend`` and last quarter's ``previous``.
