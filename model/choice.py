@@ -149,8 +149,8 @@ def rebalance(provider: np.ndarray, spend: np.ndarray, target_shares: np.ndarray
     """
     provider = provider.copy()
     if owner is not None:  # items per firm and vendor, kept up to date as items move
-        holds = np.zeros((int(owner.max()) + 1, len(target_shares)), dtype=np.int64)
-        np.add.at(holds, (owner, provider), 1)
+        n_firms, n_vendors = int(owner.max()) + 1, len(target_shares)
+        holds = np.bincount(owner * n_vendors + provider, minlength=n_firms * n_vendors).reshape(n_firms, n_vendors)
     total = spend.sum()
     realised = np.bincount(provider, weights=spend, minlength=len(target_shares)) / total
     for _ in range(max_rounds):
@@ -163,7 +163,7 @@ def rebalance(provider: np.ndarray, spend: np.ndarray, target_shares: np.ndarray
             movable &= allowed[:, under]
         candidates = np.flatnonzero(movable)
         if owner is not None:  # firms that already use `under` first, each group in item order
-            known = holds[owner[candidates], under] > 0
+            known = (holds[:, under] > 0)[owner[candidates]]
             candidates = np.concatenate([candidates[known], candidates[~known]])
         if len(candidates) == 0:
             break
@@ -181,8 +181,9 @@ def rebalance(provider: np.ndarray, spend: np.ndarray, target_shares: np.ndarray
             break
         provider[picked] = under
         if owner is not None:
-            np.add.at(holds, (owner[picked], over), -1)
-            np.add.at(holds, (owner[picked], under), 1)
+            moved_items = np.bincount(owner[picked], minlength=n_firms)
+            holds[:, over] -= moved_items
+            holds[:, under] += moved_items
         realised[over] -= moved
         realised[under] += moved
     return provider
