@@ -224,7 +224,10 @@ class CustomerBase:
         """Share of the firms on the cloud that hold spend with two or more vendors."""
         if self.n_adopted == 0:
             return 0.0
-        vendors = np.count_nonzero(self.holdings[:self.n_adopted] > 0, axis=1)
+        held = self.holdings[:self.n_adopted]
+        vendors = np.zeros(len(held), dtype=np.int64)
+        for j in range(self.n_vendors):  # column by column: faster than a count along the short axis
+            vendors += held[:, j] > 0
         return float(np.count_nonzero(vendors >= 2) / self.n_adopted)
 
     def peer_shares(self, n_rows: int | None = None) -> np.ndarray:
@@ -414,8 +417,8 @@ class CustomerBase:
             held = self.holdings[:self.n_adopted]
         else:
             held = self.holdings[rows]
-        main = held.argmax(axis=1)
-        main[np.take_along_axis(held, main[:, None], axis=1)[:, 0] <= 0] = -1  # holds nothing
+        main, largest = row_argmax(held)
+        main[largest <= 0] = -1  # holds nothing
         before = self.provider[rows]
         changed = rows[(main != before) & (before >= 0)]
         self.provider[rows] = main
@@ -446,6 +449,24 @@ class CustomerBase:
         firms on the cloud whose main vendor (largest holding) changed."""
         self.tenure[:self.n_adopted] += 1
         return self.main_vendor_changes() / max(self.n_adopted, 1)
+
+
+def row_argmax(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Column of the largest value of each row (the first one on ties, as ``argmax``) and that value.
+
+    Column by column: with a few columns, numpy's ``argmax`` along rows costs several times more.
+
+    >>> main, largest = row_argmax(np.array([[1.0, 3.0, 3.0], [0.0, 0.0, 0.0], [2.0, 1.0, 0.5]]))
+    >>> main.tolist(), largest.tolist()
+    ([1, 0, 0], [3.0, 0.0, 2.0])
+    """
+    largest = values[:, 0].copy()
+    main = np.zeros(len(values), dtype=np.int64)
+    for j in range(1, values.shape[1]):
+        column = values[:, j]
+        np.copyto(main, j, where=column > largest)
+        np.maximum(largest, column, out=largest)
+    return main, largest
 
 
 BLOCK_ROWS = 4096  # rows per block of the quarter's row-wise work: its arrays stay in the processor's cache

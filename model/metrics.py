@@ -49,8 +49,8 @@ def spend_shares(provider: np.ndarray, spend: np.ndarray, n_vendors: int) -> np.
     return totals / total if total > 0 else totals
 
 
-def named_only(shares: np.ndarray, fragmented: np.ndarray | None) -> np.ndarray:
-    """Shares with aggregates of many small firms (``fragmented`` True) set to 0.
+def named_only(shares: np.ndarray, fringe: np.ndarray | None) -> np.ndarray:
+    """Shares with the fringe (``fringe`` True: "others", an aggregate of many small firms) set to 0.
 
     "others" is hundreds of small providers, not one firm: counting it as one would add
     its whole share squared to the HHI (about 290 points in China 2020) and put it among
@@ -59,9 +59,9 @@ def named_only(shares: np.ndarray, fragmented: np.ndarray | None) -> np.ndarray:
     >>> named_only(np.array([0.6, 0.4]), np.array([False, True])).tolist()
     [0.6, 0.0]
     """
-    if fragmented is None:
+    if fringe is None:
         return shares
-    return np.where(fragmented, 0.0, shares)
+    return np.where(fringe, 0.0, shares)
 
 
 def hhi(shares: np.ndarray) -> float:
@@ -104,7 +104,7 @@ def group_indicator(rows: list[np.ndarray], n: int) -> sp.csr_matrix:
                          shape=(len(rows), n))
 
 
-def within_table_hhi(table: np.ndarray, fragmented: np.ndarray | None = None) -> float:
+def within_table_hhi(table: np.ndarray, fringe: np.ndarray | None = None) -> float:
     """Spend-weighted mean HHI inside the groups of a (groups, J) spend table.
 
     >>> within_table_hhi(np.array([[2.0, 0.0], [0.0, 2.0]]))
@@ -112,7 +112,7 @@ def within_table_hhi(table: np.ndarray, fragmented: np.ndarray | None = None) ->
     """
     weight = table.sum(axis=1)
     norm = np.where(weight > 0, weight, 1.0)[:, None]
-    shares = named_only(table / norm, fragmented)
+    shares = named_only(table / norm, fringe)
     per_group = 10_000.0 * np.square(shares).sum(axis=1)
     total = weight.sum()
     return float(np.multiply(per_group, weight).sum() / total) if total > 0 else 0.0
