@@ -18,6 +18,8 @@ array([0.70, 0.20, 0.10])
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 
 
@@ -120,6 +122,54 @@ def berry_intercepts(target_shares: np.ndarray, weights: np.ndarray, fixed_utili
         last_gap = largest
         delta = delta + step
     return delta - delta[-1]
+
+
+def steady_state_intercepts(shares: np.ndarray, weights: np.ndarray, fixed_utility: np.ndarray,
+                            migration: tuple | None = None, rounds: int = 4) -> np.ndarray:
+    """Intercepts under which the first quarter's expected new spend, net of expected migration, keeps ``shares``.
+
+    Without ``migration``, Berry's inversion of the new spend alone (:func:`berry_intercepts`).
+    With ``migration = (stay_or_move, amount, current, growth)``, the workloads due for
+    review (``stay_or_move``: their utility of staying with vendor ``current`` or moving to
+    each vendor, before intercepts; ``amount``: their spend) move as the logit says, and
+    new spend (``growth`` in all) must make up the net flow: the target shares of new
+    spend are ``shares - net migration / growth`` (at most half of any share), a fixed
+    point found in ``rounds`` rounds, each starting from the last round's intercepts.
+
+    >>> shares, w, X = np.array([0.5, 0.3, 0.2]), np.ones(4), np.zeros((4, 3))
+    >>> bool(np.allclose(steady_state_intercepts(shares, w, X), berry_intercepts(shares, w, X)))
+    True
+    >>> leave = (np.array([[-50.0, 0.0, -50.0]] * 2), np.full(2, 0.05), np.array([0, 0]), 1.0)  # 0 -> 1, surely
+    >>> bool(steady_state_intercepts(shares, w, X, leave)[0] > berry_intercepts(shares, w, X)[0])  # new spend makes up
+    True
+    """
+    intercepts = berry_intercepts(shares, weights, fixed_utility)
+    if migration is None:
+        return intercepts
+    stay_or_move, amount, current, growth = migration
+    for _ in range(rounds):
+        moving = choice_probabilities(stay_or_move + intercepts) * amount[:, None]
+        net = moving.sum(axis=0) - np.bincount(current, weights=amount, minlength=len(shares))
+        # new business can offset migration only so far: at most half of any share
+        correction = net / growth
+        scale = min(1.0, 0.5 * float(np.min(shares / np.maximum(np.abs(correction), 1e-300))))
+        target = shares - scale * correction
+        intercepts = berry_intercepts(target / target.sum(), weights, fixed_utility, start=intercepts)
+    return intercepts
+
+
+def digest(*values) -> str:
+    """A digest of arrays and numbers, bit for bit: equal digests, equal inputs (for memoising pure functions).
+
+    >>> digest(np.array([1.0, 2.0]), 3.0) == digest(np.array([1.0, 2.0]), 3.0) != digest(np.array([1.0, 2.5]), 3.0)
+    True
+    """
+    h = hashlib.sha256()
+    for value in values:
+        array = np.ascontiguousarray(value)
+        h.update(f"{array.dtype.str}{array.shape}".encode())
+        h.update(array.tobytes())
+    return h.hexdigest()
 
 
 def rebalance(provider: np.ndarray, spend: np.ndarray, target_shares: np.ndarray,

@@ -128,3 +128,22 @@ def test_another_scenario_with_the_same_seed_and_size_does_not_reuse_the_populat
     assert (kept.hits, kept.misses) == (0, 2)
     fresh = CloudMarket(rng=4, scenario="global-2020", customer_agents=False, **size)
     _assert_same(_tables(reused, 3), _tables(fresh, 3))
+
+
+def test_runs_that_differ_in_levers_share_their_steady_state_intercepts_bit_for_bit():
+    """Sweeping a lever that acts from the first quarter (export controls) leaves the start's inputs
+    as they were: the second run takes the kept intercepts, equal to a fresh build's; a parameter
+    the start reads (switching cost) computes its own."""
+    kept = Populations()
+    first = CloudMarket(n_customers=300, rng=4, populations=kept, export_control_severity=0.0)
+    base = first.customer_base
+    steady = [key for key in base.derived if key[0] == "steady-state intercepts"]
+    assert len(steady) == 1
+    lever = CloudMarket(n_customers=300, rng=4, populations=kept, export_control_severity=0.9)
+    assert [key for key in lever.customer_base.derived if key[0] == "steady-state intercepts"] == steady
+    fresh = CloudMarket(n_customers=300, rng=4, export_control_severity=0.9)
+    np.testing.assert_array_equal(lever.intercepts, fresh.intercepts)
+    other = CloudMarket(n_customers=300, rng=4, populations=kept, switching_cost=2.0)
+    assert len([key for key in other.customer_base.derived if key[0] == "steady-state intercepts"]) == 2
+    np.testing.assert_array_equal(other.intercepts, CloudMarket(n_customers=300, rng=4, switching_cost=2.0).intercepts)
+    assert not np.array_equal(other.intercepts, first.intercepts)
