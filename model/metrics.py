@@ -134,7 +134,11 @@ class GroupShares:
         self.indicator = group_indicator(rows, n_rows)
 
     def __call__(self, holdings: np.ndarray) -> np.ndarray:
-        table = spend_table(self.indicator, holdings)
+        return self.shares(spend_table(self.indicator, holdings))
+
+    @staticmethod
+    def shares(table: np.ndarray) -> np.ndarray:
+        """Each vendor's share of each group's spend, from the groups' (groups, J) spend table."""
         group_total = table.sum(axis=1, keepdims=True)
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(group_total > 0, table / group_total, np.nan)
@@ -182,9 +186,12 @@ class MarketRecorder:
             groups = [np.flatnonzero(base.segments[s]) for s in SEGMENTS]
             if not self.one_region:
                 groups += [np.flatnonzero(base.region == k) for k in range(len(regions))]
-            base.derived[key] = (GroupShares(groups, n_rows), group_indicator(
-                [np.flatnonzero(base.industry == k) for k in range(N_INDUSTRIES)], n_rows))
-        self.group_shares, self.industries = base.derived[key]
+            shares_in = GroupShares(groups, n_rows)
+            industries = group_indicator([np.flatnonzero(base.industry == k) for k in range(N_INDUSTRIES)], n_rows)
+            # one product a quarter gives both tables (each row's sum is the same either way)
+            base.derived[key] = (shares_in, industries, sp.vstack([shares_in.indicator, industries], format="csr"))
+        self.group_shares, self.industries, self._both = base.derived[key]
+        self._n_groups = self.group_shares.indicator.shape[0]
 
     def record(self, vendors, spend: np.ndarray, previous: np.ndarray) -> dict[str, float]:
         """Measure the market now, with spend shares ``spend`` and last quarter's ``previous``.
@@ -197,8 +204,9 @@ class MarketRecorder:
         n_vendors = len(spend)
         counts = count_shares(base.provider[:adopted], n_vendors)
         holdings = base.holdings
+        tables = spend_table(self._both, holdings)
         within = np.full((len(GROUP_SHARES), n_vendors), np.nan)
-        found = self.group_shares(holdings)
+        found = GroupShares.shares(tables[:self._n_groups])
         within[:len(SEGMENTS)] = found[:len(SEGMENTS)]
         within[self.region_rows] = spend if self.one_region else found[len(SEGMENTS):]
         within = within.T.tolist()  # (vendors, groups)
@@ -207,7 +215,7 @@ class MarketRecorder:
             vars(v).update(zip(GROUP_SHARES, within[v.index]))
         named = named_only(spend, self.fringe)
         return {"hhi": hhi(named), "cr3": cr3(named), "instability": instability(previous, spend),
-                "within_industry_hhi": within_table_hhi(spend_table(self.industries, holdings), self.fringe),
+                "within_industry_hhi": within_table_hhi(tables[self._n_groups:], self.fringe),
                 "count_hhi": hhi(named_only(counts, self.fringe)), "multihoming": base.multihoming(),
                 "adoption": adopted / base.n}
 
