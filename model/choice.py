@@ -77,6 +77,24 @@ def _row_max(values: np.ndarray) -> np.ndarray:
     return largest
 
 
+def row_argmax(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Column of the largest value of each row (the first one on ties, as ``argmax``) and that value.
+
+    Column by column, as ``_row_max``: with a few columns, numpy's ``argmax`` along rows costs several times more.
+
+    >>> main, largest = row_argmax(np.array([[1.0, 3.0, 3.0], [0.0, 0.0, 0.0], [2.0, 1.0, 0.5]]))
+    >>> main.tolist(), largest.tolist()
+    ([1, 0, 0], [3.0, 0.0, 2.0])
+    """
+    largest = values[:, 0].copy()
+    main = np.zeros(len(values), dtype=np.int64)
+    for j in range(1, values.shape[1]):
+        column = values[:, j]
+        np.copyto(main, j, where=column > largest)
+        np.maximum(largest, column, out=largest)
+    return main, largest
+
+
 def berry_intercepts(target_shares: np.ndarray, weights: np.ndarray, fixed_utility: np.ndarray,
                      allowed: np.ndarray | None = None, tol: float = 1e-10,
                      max_iter: int = 5000, start: np.ndarray | None = None) -> np.ndarray:

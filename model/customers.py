@@ -233,10 +233,7 @@ class CustomerBase:
     def peer_shares(self, n_rows: int | None = None) -> np.ndarray:
         """Share of each firm's neighbours' spend held with each vendor, (n_rows, J) for the first
         ``n_rows`` firms (all when None); zeros for a firm whose neighbours hold nothing."""
-        totals = self.peer_totals(self.n if n_rows is None else n_rows)
-        norm = totals.sum(axis=1, keepdims=True)
-        norm[norm == 0] = 1.0
-        return totals / norm
+        return _row_shares(self.peer_totals(self.n if n_rows is None else n_rows))
 
     def peer_totals(self, n_rows: int) -> np.ndarray:
         """Spend of each of the first ``n_rows`` firms' neighbours with each vendor, (n_rows, J).
@@ -348,11 +345,7 @@ class CustomerBase:
             amounts = np.concatenate([existing * installed / total, self.size[adopters]])
         for block in _blocks(n):
             rows = np.arange(block.start, block.stop)
-            share = peers[block]
-            norm = share.sum(axis=1, keepdims=True)
-            norm[norm == 0] = 1.0
-            share /= norm
-            values[block] = value = self.value_of(block, offer, share)
+            values[block] = value = self.value_of(block, offer, _row_shares(peers[block]))
             if growth > 0:
                 utility = self.new_workload_utility(block, value, offer, technical)
                 won += self.place_new_spend(rows, amounts[block], utility,
@@ -417,7 +410,7 @@ class CustomerBase:
             held = self.holdings[:self.n_adopted]
         else:
             held = self.holdings[rows]
-        main, largest = row_argmax(held)
+        main, largest = choice.row_argmax(held)
         main[largest <= 0] = -1  # holds nothing
         before = self.provider[rows]
         changed = rows[(main != before) & (before >= 0)]
@@ -451,22 +444,15 @@ class CustomerBase:
         return self.main_vendor_changes() / max(self.n_adopted, 1)
 
 
-def row_argmax(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Column of the largest value of each row (the first one on ties, as ``argmax``) and that value.
+def _row_shares(totals: np.ndarray) -> np.ndarray:
+    """Each row of ``totals`` as shares of its sum (a row of zeros stays zeros).
 
-    Column by column: with a few columns, numpy's ``argmax`` along rows costs several times more.
-
-    >>> main, largest = row_argmax(np.array([[1.0, 3.0, 3.0], [0.0, 0.0, 0.0], [2.0, 1.0, 0.5]]))
-    >>> main.tolist(), largest.tolist()
-    ([1, 0, 0], [3.0, 0.0, 2.0])
+    >>> _row_shares(np.array([[1.0, 3.0], [0.0, 0.0]])).tolist()
+    [[0.25, 0.75], [0.0, 0.0]]
     """
-    largest = values[:, 0].copy()
-    main = np.zeros(len(values), dtype=np.int64)
-    for j in range(1, values.shape[1]):
-        column = values[:, j]
-        np.copyto(main, j, where=column > largest)
-        np.maximum(largest, column, out=largest)
-    return main, largest
+    norm = totals.sum(axis=1, keepdims=True)
+    norm[norm == 0] = 1.0
+    return totals / norm
 
 
 BLOCK_ROWS = 4096  # rows per block of the quarter's row-wise work: its arrays stay in the processor's cache

@@ -118,30 +118,20 @@ def within_table_hhi(table: np.ndarray, fringe: np.ndarray | None = None) -> flo
     return float(np.multiply(per_group, weight).sum() / total) if total > 0 else 0.0
 
 
-class GroupShares:
-    """Each vendor's share of spend within fixed groups of customers (segments, regions), fast.
+def shares_within(table: np.ndarray) -> np.ndarray:
+    """Each vendor's share of each group's spend, from a (groups, J) spend table (``spend_table``).
 
-    Groups may overlap (a customer can be large and in government). The groups' rows are
-    found once, as a sparse indicator; each call is one sparse product with the holdings.
-    A group whose customers spend nothing (or that has none) gets NaN: no share to speak of.
+    Groups may overlap (a customer can be large and in government). A group whose customers
+    spend nothing (or that has none) gets NaN: no share to speak of.
 
-    >>> groups = GroupShares([np.array([0, 1]), np.array([1, 2]), np.array([], dtype=int)], n_rows=3)
-    >>> groups(np.array([[1.0, 0.0], [0.0, 3.0], [0.0, 4.0]])).tolist()
+    >>> table = spend_table(group_indicator([np.array([0, 1]), np.array([1, 2]), np.array([], dtype=int)], 3),
+    ...                     np.array([[1.0, 0.0], [0.0, 3.0], [0.0, 4.0]]))
+    >>> shares_within(table).tolist()
     [[0.25, 0.75], [0.0, 1.0], [nan, nan]]
     """
-
-    def __init__(self, rows: list[np.ndarray], n_rows: int):
-        self.indicator = group_indicator(rows, n_rows)
-
-    def __call__(self, holdings: np.ndarray) -> np.ndarray:
-        return self.shares(spend_table(self.indicator, holdings))
-
-    @staticmethod
-    def shares(table: np.ndarray) -> np.ndarray:
-        """Each vendor's share of each group's spend, from the groups' (groups, J) spend table."""
-        group_total = table.sum(axis=1, keepdims=True)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(group_total > 0, table / group_total, np.nan)
+    group_total = table.sum(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(group_total > 0, table / group_total, np.nan)
 
 
 def shares_of(amounts: np.ndarray) -> np.ndarray:
@@ -180,18 +170,15 @@ class MarketRecorder:
         self.region_rows = len(SEGMENTS) + np.array([REGIONS.index(r) for r in regions])
         key = ("market groups", tuple(regions))
         if key not in base.derived:  # once per population: runs that share one share these
-            n_rows = base.n
             # rows of each segment and of each region of this scenario (a lone region is the whole
-            # market: its shares are the overall ones); a region the scenario lacks stays NaN
+            # market: its shares are the overall ones; a region the scenario lacks stays NaN), then
+            # of each industry: one sparse product a quarter gives all their spend tables
             groups = [np.flatnonzero(base.segments[s]) for s in SEGMENTS]
             if not self.one_region:
                 groups += [np.flatnonzero(base.region == k) for k in range(len(regions))]
-            shares_in = GroupShares(groups, n_rows)
-            industries = group_indicator([np.flatnonzero(base.industry == k) for k in range(N_INDUSTRIES)], n_rows)
-            # one product a quarter gives both tables (each row's sum is the same either way)
-            base.derived[key] = (shares_in, industries, sp.vstack([shares_in.indicator, industries], format="csr"))
-        self.group_shares, self.industries, self._both = base.derived[key]
-        self._n_groups = self.group_shares.indicator.shape[0]
+            industries = [np.flatnonzero(base.industry == k) for k in range(N_INDUSTRIES)]
+            base.derived[key] = (group_indicator(groups + industries, base.n), len(groups))
+        self.indicator, self.n_groups = base.derived[key]
 
     def record(self, vendors, spend: np.ndarray, previous: np.ndarray) -> dict[str, float]:
         """Measure the market now, with spend shares ``spend`` and last quarter's ``previous``.
@@ -204,9 +191,9 @@ class MarketRecorder:
         n_vendors = len(spend)
         counts = count_shares(base.provider[:adopted], n_vendors)
         holdings = base.holdings
-        tables = spend_table(self._both, holdings)
+        tables = spend_table(self.indicator, holdings)
         within = np.full((len(GROUP_SHARES), n_vendors), np.nan)
-        found = GroupShares.shares(tables[:self._n_groups])
+        found = shares_within(tables[:self.n_groups])
         within[:len(SEGMENTS)] = found[:len(SEGMENTS)]
         within[self.region_rows] = spend if self.one_region else found[len(SEGMENTS):]
         within = within.T.tolist()  # (vendors, groups)
@@ -215,7 +202,7 @@ class MarketRecorder:
             vars(v).update(zip(GROUP_SHARES, within[v.index]))
         named = named_only(spend, self.fringe)
         return {"hhi": hhi(named), "cr3": cr3(named), "instability": instability(previous, spend),
-                "within_industry_hhi": within_table_hhi(tables[self._n_groups:], self.fringe),
+                "within_industry_hhi": within_table_hhi(tables[self.n_groups:], self.fringe),
                 "count_hhi": hhi(named_only(counts, self.fringe)), "multihoming": base.multihoming(),
                 "adoption": adopted / base.n}
 
