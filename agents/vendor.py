@@ -47,6 +47,7 @@ Example
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 from typing import Any
 
 import mesa
@@ -287,7 +288,14 @@ class CloudVendor(mesa.Agent, VendorBooks):
 
 def _nearest_profile(focus: np.ndarray) -> int:
     """Index of the focus profile closest to ``focus`` (Euclidean)."""
-    distances = [sum((a - b) ** 2 for a, b in zip(profile, focus, strict=True)) for profile in FOCUS_PROFILES.values()]
+    # every vendor of every run starts from one of a scenario's few focus vectors: kept by value
+    return _nearest_profile_of(tuple(np.asarray(focus, dtype=float).tolist()))
+
+
+@lru_cache(maxsize=256)
+def _nearest_profile_of(focus: tuple[float, ...]) -> int:
+    values = np.array(focus)
+    distances = [sum((a - b) ** 2 for a, b in zip(profile, values, strict=True)) for profile in FOCUS_PROFILES.values()]
     return distances.index(min(distances))
 
 

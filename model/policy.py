@@ -154,7 +154,7 @@ class Policy:
         until they enter).
         """
         active = self.in_force(quarter)
-        key = (active, tuple(bool(x) for x in open_vendors))
+        key = (active, np.asarray(open_vendors, dtype=bool).tobytes())  # a quarter's lookup: cheap to hash
         if key not in self._masks:
             p = self.params
             mask = np.ones((len(self.region), len(self.vendors)), dtype=bool)

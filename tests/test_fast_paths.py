@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from cloudmarket.agents.learning import MENUS, RothErev, draw_index
+from cloudmarket.agents.learning import MENUS, RothErev, draw_index, draw_weighted
 from cloudmarket.model import CloudMarket, choice
 from cloudmarket.model.customers import review_cohorts
 
@@ -25,6 +25,17 @@ def test_draw_index_is_numpy_choice(weights, seed):
     for _ in range(5):
         assert draw_index(p, ours) == numpys.choice(len(p), p=p)
     assert ours.random() == numpys.random()  # the same number of draws was taken
+
+
+@settings(max_examples=200, deadline=None)
+@given(weights=st.lists(st.floats(0.0, 50.0), min_size=1, max_size=8), seed=st.integers(0, 2**32 - 1))
+def test_draw_weighted_is_draw_index_of_the_normalised_weights(weights, seed):
+    total = sum(weights)  # numpy's left-to-right sum for fewer than 8 items is not needed: all zero or not
+    p = [1.0 / len(weights)] * len(weights) if total <= 0 else RothErev._probabilities(weights)
+    ours, reference = np.random.default_rng(seed), np.random.default_rng(seed)
+    for _ in range(5):
+        assert draw_weighted(weights, ours) == draw_index(p, reference)
+    assert ours.random() == reference.random()  # the same number of draws was taken
 
 
 def _roth_erev_reference(rule, targets, payoff, rng):
