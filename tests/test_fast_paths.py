@@ -205,3 +205,17 @@ def test_logit_draws_take_one_uniform_per_row_and_leave_the_utility_alone():
     reference.random(7)
     assert ours.random() == reference.random()
     np.testing.assert_array_equal(utility, saved)
+
+
+@pytest.mark.parametrize("n_customers", [200, 1500])
+def test_multihoming_counts_the_same_along_rows_and_by_columns(n_customers, monkeypatch):
+    from cloudmarket.model import customers
+
+    m = CloudMarket(n_customers=n_customers, rng=4, customer_agents=False)
+    m.run_for(3)
+    held = m.holdings[:m.customer_base.n_adopted]
+    expected = np.count_nonzero(np.count_nonzero(held > 0, axis=1) >= 2) / len(held)
+    for small in (0, 10**9):  # every market by columns, then every market along rows
+        monkeypatch.setattr(customers, "SMALL_ROWS", small)
+        assert m.customer_base.multihoming() == expected
+    assert 0.0 < expected < 1.0
