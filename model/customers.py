@@ -93,7 +93,7 @@ class Offer:
             log_renewal_price=np.log([v.renewal_price for v in vendors]) + np.log1p(-take_up * discount),
             egress_fee=np.array([v.egress_fee for v in vendors]),
             take_up=take_up,
-            focus_reach=np.sqrt(np.column_stack([np.maximum(v.focus, 0.0) for v in vendors])),
+            focus_reach=np.sqrt(np.maximum(np.column_stack([v.focus for v in vendors]), 0.0)),
         )
 
 
