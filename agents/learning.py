@@ -188,7 +188,11 @@ def draw_index(probabilities: Sequence[float], rng: np.random.Generator) -> int:
     >>> draw_index(p, np.random.default_rng(4)) == np.random.default_rng(4).choice(3, p=p)
     True
     """
-    cdf = list(accumulate(probabilities))  # numpy's cumsum: left to right
+    return _locate(list(accumulate(probabilities)), rng)  # numpy's cumsum: left to right
+
+
+def _locate(cdf: list[float], rng: np.random.Generator) -> int:
+    """numpy's last step of ``choice``: the cumulative weights normalised, one uniform located by binary search."""
     last = cdf[-1]
     return bisect_right([c / last for c in cdf], rng.random())
 
@@ -206,12 +210,12 @@ def draw_weighted(weights: Sequence[float], rng: np.random.Generator) -> int:
     """
     total = _total(weights)
     if total <= 0:
-        return draw_index([1.0 / len(weights)] * len(weights), rng)
+        return draw_index(RothErev._probabilities(weights), rng)  # uniform
     cdf, running = [], 0.0
     for x in weights:  # the cumulative probabilities, left to right as numpy's cumsum
         running += x / total
         cdf.append(running)
-    return bisect_right([c / running for c in cdf], rng.random())
+    return _locate(cdf, rng)
 
 
 def nearest(menu: Sequence[float], value: float) -> int:

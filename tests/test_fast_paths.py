@@ -30,7 +30,7 @@ def test_draw_index_is_numpy_choice(weights, seed):
 @settings(max_examples=200, deadline=None)
 @given(weights=st.lists(st.floats(0.0, 50.0), min_size=1, max_size=8), seed=st.integers(0, 2**32 - 1))
 def test_draw_weighted_is_draw_index_of_the_normalised_weights(weights, seed):
-    total = sum(weights)  # numpy's left-to-right sum for fewer than 8 items is not needed: all zero or not
+    total = sum(weights)  # the weights are non-negative: they sum to 0 only when all are 0
     p = [1.0 / len(weights)] * len(weights) if total <= 0 else RothErev._probabilities(weights)
     ours, reference = np.random.default_rng(seed), np.random.default_rng(seed)
     for _ in range(5):
