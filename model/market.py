@@ -17,6 +17,7 @@ from __future__ import annotations
 import gc
 from collections.abc import Callable
 from contextlib import contextmanager
+from dataclasses import fields
 from operator import attrgetter
 from typing import Any
 
@@ -38,6 +39,11 @@ from cloudmarket.model.scenarios import ANY_REGION, get_scenario, period_label
 CALIBRATION_SAMPLE = 20_000  # customers used for the intercept inversion at large sizes
 LARGE_QUANTILE = 0.9  # customers above this spend quantile form the "large" segment
 MIGRATION_ROUNDS = 4  # fixed-point rounds of the steady-state inversion (the correction is small)
+# The parameters the steady-state inversion reads (with the offer, holdings and commitments):
+# the key of its kept result (tests/test_population.py records the reads).
+START_PARAMS = ("n_customers", "adopter_share", "market_growth", "review_period", "quality_weight",
+                "congestion_elasticity", "focus_weight", "peer_weight", "home_preference", "price_weight",
+                "multicloud_cost", "switching_cost")
 FRINGE_EGRESS = 0.5  # the fringe charges half a named vendor's egress fee (Ofcom: hyperscalers charge more)
 VENDOR_REPORTS = {
     "vendor": "name",
@@ -509,15 +515,39 @@ class CloudMarket(mesa.Model):
         """Berry inversion on the full quarter: with no policy change, step 0 is a steady state.
 
         Given today's holdings, peers, prices, focus, commitments and costs, the intercepts
-        make the expected first quarter keep every vendor's spend share: the shares of new
-        spend (customers' growth and adopters' first spend, each weighted by its expected
-        amount) are today's shares, corrected for the expected net migration of the
-        workloads that come up for review (a fixed point, found in a few rounds). Scheduled
-        entrants take the lowest intercept of the named starting vendors: a new brand.
+        make the expected first quarter keep every vendor's spend share (:meth:`_steady_state`).
+        Scheduled entrants take the lowest intercept of the named starting vendors: a new brand.
+
+        The inversion is a pure function of the starting offer, the customer base's
+        holdings and commitments, and the parameters in ``START_PARAMS``; its result is kept
+        with the population under exactly those inputs, so the runs of a sweep that share a
+        seed and differ only in levers that act from the first quarter on (export controls,
+        bans, caps) take the same intercepts, bit for bit, without the work.
+        (tests/test_population.py records what the inversion reads.)
         """
         p, base = self.params, self.customer_base
-        n, n_open = p.n_customers, len(self.starting_market.vendors)
+        n_open = len(self.starting_market.vendors)
+        self.intercepts = np.zeros(self.n_vendors)
+        offer = self.offer()
         sample = self._calibration_sample()
+        key = ("steady-state intercepts", n_open, *(p[name] for name in START_PARAMS),
+               choice.digest(*(getattr(offer, f.name) for f in fields(offer)), base.holdings, base.locked_until,
+                             sample))
+        if key not in base.derived:
+            base.derived[key] = self._steady_state(offer, sample, n_open)
+        self.intercepts[:n_open] = base.derived[key]
+        if self.n_vendors > n_open:
+            self.intercepts[n_open:] = self.intercepts[:n_open][~self._is_fringe(n_open)].min()
+
+    def _steady_state(self, offer: Offer, sample: np.ndarray, n_open: int) -> np.ndarray:
+        """The starting vendors' intercepts (n_open,) under which the expected first quarter keeps their shares.
+
+        The shares of new spend (customers' growth and adopters' first spend, each weighted
+        by its expected amount) are today's shares, corrected for the expected net migration
+        of the workloads that come up for review (a fixed point, found in a few rounds).
+        """
+        p, base = self.params, self.customer_base
+        n = p.n_customers
         installed = base.vendor_spend()
         realised = installed[:n_open] / installed.sum()
         existing, prospects = sample[sample < n], sample[sample >= n]
@@ -526,8 +556,6 @@ class CloudMarket(mesa.Model):
         weights = np.concatenate([(1.0 - adopters) * base.size[existing] / base.size[existing].sum(),
                                   adopters * base.size[prospects] / max(base.size[prospects].sum(), 1e-300)])
         rows = np.concatenate([existing, prospects])
-        self.intercepts = np.zeros(self.n_vendors)
-        offer = self.offer()
         peers = base.peer_shares()
         rest = base.new_workload_utility(rows, base.value_of(rows, offer, peers[rows]), offer, 1.0)[:, :n_open]
         growth = p.market_growth * installed.sum() * len(sample) / base.n  # the sample's share of it
@@ -540,16 +568,7 @@ class CloudMarket(mesa.Model):
             stay_or_move = base.migration_utility(due, current, base.value_of(due, offer, peers[due]),
                                                   offer, 1.0)[:, :n_open]
             migration = (stay_or_move, held[firm, current] / p.review_period, current, growth)
-        # A pure function of these numbers, kept with the population: the runs of a sweep that
-        # share a seed and differ only in levers that act from the first quarter on (export
-        # controls, bans, caps) ask for the same intercepts, bit for bit.
-        key = ("steady-state intercepts", choice.digest(realised, weights, rest, *(migration or ())))
-        if key not in base.derived:
-            base.derived[key] = choice.steady_state_intercepts(realised, weights, rest, migration,
-                                                               MIGRATION_ROUNDS)
-        self.intercepts[:n_open] = base.derived[key]
-        if self.n_vendors > n_open:
-            self.intercepts[n_open:] = self.intercepts[:n_open][~self._is_fringe(n_open)].min()
+        return choice.steady_state_intercepts(realised, weights, rest, migration, MIGRATION_ROUNDS)
 
     def _is_fringe(self, n: int) -> np.ndarray:
         return np.array([home == ANY_REGION for home in self.home_regions[:n]])

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from cloudmarket.model import CloudMarket
+from cloudmarket.model.market import START_PARAMS
 from cloudmarket.model.params import SCHEMA, Params, validated
 from cloudmarket.model.population import POPULATION_PARAMS, Populations
 from cloudmarket.model.run import POPULATIONS, simulate_columns
@@ -63,9 +64,8 @@ def test_runs_do_not_change_a_kept_population():
         shared[0] = 1  # what every run shares cannot be written
 
 
-def test_the_population_reads_only_its_parameters():
-    """The key of a kept population must hold every parameter its rules read."""
-    read: set[str] = set()
+def _recording(read: set[str]) -> type[Params]:
+    """Params that add the name of every parameter read to ``read``."""
 
     class Recording(Params):
         def __getattribute__(self, name):
@@ -77,6 +77,14 @@ def test_the_population_reads_only_its_parameters():
             read.add(name)
             return super().__getitem__(name)
 
+    return Recording
+
+
+def test_the_population_reads_only_its_parameters():
+    """The key of a kept population must hold every parameter its rules read."""
+    read: set[str] = set()
+    Recording = _recording(read)
+
     for params in ({"n_customers": 300}, {"scenario": "global-2020", "n_customers": 400, "review_period": 3}):
         model = CloudMarket(rng=1, customer_agents=False, **params)
         model.params = Recording(dict(validated(params)))
@@ -85,6 +93,24 @@ def test_the_population_reads_only_its_parameters():
         model.customer_base.utility_of(model.customer_base.cohorts[0], model.offer())  # the recording sees other reads
         assert {"multicloud_cost", "price_weight"} <= read
         read.clear()
+
+
+def test_the_steady_state_intercepts_read_only_their_key_parameters():
+    """The kept intercepts are keyed by START_PARAMS (with the offer, holdings and commitments):
+    the inversion must read no other parameter, or two runs could share intercepts they should not."""
+    read: set[str] = set()
+    Recording = _recording(read)
+
+    for params in ({"n_customers": 300}, {"scenario": "global-2020", "n_customers": 400, "review_period": 3}):
+        model = CloudMarket(rng=1, customer_agents=False, **params)
+        recording = Recording(dict(validated(params)))
+        model.params = model.customer_base.params = recording
+        calibrated, model.intercepts = model.intercepts, np.zeros(model.n_vendors)
+        offer = model.offer()  # as the inversion sees it: before any intercept
+        read.clear()
+        steady = model._steady_state(offer, model._calibration_sample(), len(model.starting_market.vendors))
+        assert read and read <= set(START_PARAMS), sorted(read - set(START_PARAMS))
+        np.testing.assert_array_equal(steady, calibrated[:len(steady)])
 
 
 def test_other_population_parameters_seeds_and_sizes_are_not_shared():
