@@ -80,19 +80,16 @@ def _row_max(values: np.ndarray) -> np.ndarray:
 def row_argmax(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Column of the largest value of each row (the first one on ties, as ``argmax``) and that value.
 
-    Column by column, as ``_row_max``: with a few columns, numpy's ``argmax`` along rows costs several times more.
+    ``argmax`` along the rows and a gather: unlike ``max`` along a short last axis, numpy's
+    ``argmax`` there is fast (measured: 4.5 against 23 us for the column-by-column loop at
+    250 x 6, 32 against 71 ms at 1M rows).
 
     >>> main, largest = row_argmax(np.array([[1.0, 3.0, 3.0], [0.0, 0.0, 0.0], [2.0, 1.0, 0.5]]))
     >>> main.tolist(), largest.tolist()
     ([1, 0, 0], [3.0, 0.0, 2.0])
     """
-    largest = values[:, 0].copy()
-    main = np.zeros(len(values), dtype=np.int64)
-    for j in range(1, values.shape[1]):
-        column = values[:, j]
-        np.copyto(main, j, where=column > largest)
-        np.maximum(largest, column, out=largest)
-    return main, largest
+    main = values.argmax(axis=1)
+    return main, values[np.arange(len(values)), main]
 
 
 def berry_intercepts(target_shares: np.ndarray, weights: np.ndarray, fixed_utility: np.ndarray,
