@@ -22,6 +22,12 @@ import hashlib
 
 import numpy as np
 
+# Up to this many rows, a logit draw finds each row's vendor with one argmax along the rows
+# (measured at 6 vendors: 3.3 against 7.8 us at 250 rows, 8.9 against 12.9 us at 1,024);
+# from about 2,000 rows on, J - 1 column passes cost less than the (rows, J) comparison
+# argmax reads (28 against 32 us at 4,096 rows, 0.5 against 1.5 ms at 100,000).
+FEW_ROWS = 1024
+
 
 def masked(utility: np.ndarray, allowed: np.ndarray | None) -> np.ndarray:
     """Utility with forbidden vendors set to -inf (allowed is a bool array like utility)."""
@@ -63,8 +69,10 @@ def draw_choices(utility: np.ndarray, rng: np.random.Generator,
     # a point in (0, total] of each row: the first vendor whose cumulative weight reaches it
     # has positive weight, and the last cumulative weight is the total, so one always does
     point = (1.0 - rng.random(len(weights))) * weights[:, -1]
+    if len(weights) <= FEW_ROWS:  # the first vendor that reaches it: one argmax along the rows
+        return (weights >= point[:, None]).argmax(axis=1)
     chosen = np.zeros(len(weights), dtype=np.intp)
-    for j in range(weights.shape[1] - 1):  # vendors whose cumulative weight is short of the point
+    for j in range(weights.shape[1] - 1):  # vendors whose cumulative weight is short of the point: the same index
         chosen += weights[:, j] < point
     return chosen
 

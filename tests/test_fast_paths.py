@@ -219,3 +219,24 @@ def test_multihoming_counts_the_same_along_rows_and_by_columns(n_customers, monk
         monkeypatch.setattr(customers, "SMALL_ROWS", small)
         assert m.customer_base.multihoming() == expected
     assert 0.0 < expected < 1.0
+
+
+@settings(max_examples=100, deadline=None)
+@given(n=st.integers(1, 300), J=st.integers(1, 7), spread=st.floats(0.1, 30.0), masked=st.booleans(),
+       seed=st.integers(0, 2**32 - 1))
+def test_logit_draws_pick_the_same_vendor_by_argmax_and_by_columns(n, J, spread, masked, seed):
+    """A few rows find each row's vendor with one argmax, many rows by column passes: the same index."""
+    gen = np.random.default_rng(seed)
+    utility = gen.normal(scale=spread, size=(n, J))
+    allowed = None
+    if masked:
+        allowed = gen.random((n, J)) < 0.6
+        allowed[np.arange(n), gen.integers(0, J, size=n)] = True  # every row may buy from someone
+    draws = []
+    for few in (10**9, 0):  # every draw by argmax, then every draw by columns
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(choice, "FEW_ROWS", few)
+            draws.append(choice.draw_choices(utility, np.random.default_rng(seed), allowed))
+    np.testing.assert_array_equal(draws[0], draws[1])
+    if allowed is not None:
+        assert allowed[np.arange(n), draws[0]].all()
