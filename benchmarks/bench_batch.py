@@ -197,7 +197,7 @@ def main() -> int:
     parser.add_argument("--cases", nargs="+", default=DEFAULT_CASES,
                         help="RUNSxCUSTOMERSxQUARTERS, runs a multiple of 10 (default: %(default)s)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="worker processes for both")
-    parser.add_argument("--repeats", type=int, default=2, help="timed repeats per case (fastest kept)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed repeats per case (fastest kept)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "RESULTS_batch.md"))
     parser.add_argument("--case", nargs=6, help=argparse.SUPPRESS)
     args = parser.parse_args()
