@@ -163,8 +163,9 @@ class Chunker:
             return None
         run_s = self.run_s or self.guess()
         size = max(self.target_s / run_s, self.floor)
-        # Near the end: about a share of what is left per worker, down to TAIL_SECONDS of work.
-        size = min(size, max(len(self.pending) / (2 * self.workers), TAIL_SECONDS / run_s))
+        # Near the end: about a share of what is left per worker, down to TAIL_SECONDS of work
+        # (or an eighth of the file budget's size, so a sweep of many runs adds only a few files).
+        size = min(size, max(len(self.pending) / (2 * self.workers), TAIL_SECONDS / run_s, self.floor / 8))
         size = int(min(max(size, 1), self.max_runs, len(self.pending)))
         return Chunk(tuple(self.pending.pop() for _ in range(size)))
 

@@ -486,3 +486,23 @@ def test_a_worker_killed_mid_run_fails_its_runs_and_the_sweep_goes_on(tmp_path):
     assert sweep(spec, out, "--backend", "local", "--workers", "1") == 0
     assert sweep(spec, tmp_path / "serial", "--backend", "serial") == 0
     assert_same_tables(out, tmp_path / "serial")
+
+
+@pytest.mark.parametrize("runs, run_s, most_parts", [(2000, 0.0075, 20), (20000, 0.3, 30)])
+def test_chunks_shrink_to_a_quarter_second_at_the_end_within_the_file_budget(runs, run_s, most_parts):
+    """The last chunks hold about TAIL_SECONDS of work (no worker waits long for another), but not
+    less than an eighth of the file budget's chunk: a long sweep still writes few part files."""
+    from cloudmarket.experiments.runner import MAX_PARTS, TAIL_SECONDS, Chunker
+
+    tasks = plan(parse_spec(f"[experiment]\nreplications = {runs // 2}\n[parameters]\nn_customers = 100\n"
+                            "steps = 2\n[sweep]\n[sweep.values]\nswitching_cost = [0.5, 1.5]"))
+    chunker = Chunker(tasks, workers=2)
+    chunker.run_s = run_s  # as if measured
+    sizes = []
+    while (chunk := chunker.next()) is not None:
+        sizes.append(len(chunk.tasks))
+    assert sum(sizes) == runs and len(sizes) <= most_parts
+    budget_chunk = -(-runs // MAX_PARTS)
+    tail = max(TAIL_SECONDS / run_s, budget_chunk / 8)
+    assert max(sizes[-4:-1]) <= tail + 1  # the last chunks are small...
+    assert min(sizes[:-1]) >= tail - 1  # ...and none but the remainder smaller
