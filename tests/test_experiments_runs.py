@@ -492,7 +492,7 @@ def test_a_worker_killed_mid_run_fails_its_runs_and_the_sweep_goes_on(tmp_path):
 def test_chunks_shrink_to_a_quarter_second_at_the_end_within_the_file_budget(runs, run_s, most_parts):
     """The last chunks hold about TAIL_SECONDS of work (no worker waits long for another), but not
     less than an eighth of the file budget's chunk: a long sweep still writes few part files."""
-    from cloudmarket.experiments.runner import MAX_PARTS, TAIL_SECONDS, Chunker
+    from cloudmarket.experiments.runner import TAIL_SECONDS, Chunker
 
     tasks = plan(parse_spec(f"[experiment]\nreplications = {runs // 2}\n[parameters]\nn_customers = 100\n"
                             "steps = 2\n[sweep]\n[sweep.values]\nswitching_cost = [0.5, 1.5]"))
@@ -502,7 +502,6 @@ def test_chunks_shrink_to_a_quarter_second_at_the_end_within_the_file_budget(run
     while (chunk := chunker.next()) is not None:
         sizes.append(len(chunk.tasks))
     assert sum(sizes) == runs and len(sizes) <= most_parts
-    budget_chunk = -(-runs // MAX_PARTS)
-    tail = max(TAIL_SECONDS / run_s, budget_chunk / 8)
+    tail = max(TAIL_SECONDS / run_s, chunker.floor / 8)  # the floor: the file budget's chunk
     assert max(sizes[-4:-1]) <= tail + 1  # the last chunks are small...
     assert min(sizes[:-1]) >= tail - 1  # ...and none but the remainder smaller
